@@ -1,0 +1,45 @@
+# Spicerack: `make demo` to try it, `make test` to check everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration servers benchmark clean
+
+$(STAMP): setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[tests]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@echo '$$ cookbook -l'
+	@$(BIN)/cookbook -l
+	@echo
+	@echo '$$ cookbook -d examples.hello --name operator'
+	@$(BIN)/cookbook -d examples.hello --name operator
+
+servers:
+	./scripts/install-test-servers.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check spicerack cookbooks tests benchmarks setup.py
+	$(BIN)/ruff format --check spicerack cookbooks tests benchmarks setup.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy spicerack cookbooks
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP) servers
+	$(BIN)/pytest tests/integration
+
+test: $(STAMP) servers lint typecheck
+	$(BIN)/pytest tests
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,48 @@
+"""Packaging for Spicerack."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def bundled_cookbooks() -> list[tuple[str, list[str]]]:
+    """Return the ``data_files`` entries that install the bundled example cookbooks tree."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted((HERE / "cookbooks").rglob("*.py")):
+        relative = path.relative_to(HERE)
+        entries.setdefault(str(Path("share/spicerack") / relative.parent), []).append(str(relative))
+    return sorted(entries.items())
+
+
+setup(
+    name="spicerack",
+    version="0.1.0",
+    description="Automation framework for production infrastructure: the cookbook runner and its library",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["spicerack", "spicerack.*"]),
+    package_data={"spicerack": ["py.typed"]},
+    data_files=bundled_cookbooks(),
+    install_requires=[
+        "wmflib>=3.0",
+        "cumin>=5.0",
+        "pyyaml>=6.0",
+        "requests>=2.28",
+        "colorama>=0.4",
+    ],
+    extras_require={
+        "tests": [
+            "pytest>=7",
+            "mypy>=1.8",
+            "ruff>=0.4",
+            "pexpect>=4.8",
+            "types-PyYAML",
+            "types-requests",
+        ],
+    },
+    entry_points={"console_scripts": ["cookbook = spicerack._cookbook:main"]},
+    zip_safe=False,
+)

@@ -1,0 +1,201 @@
+"""Spicerack: the library every cookbook gets through the :py:class:`Spicerack` accessor.
+
+Each client is built on the first call of its accessor method, and its module (and the client libraries it
+needs) is imported only then, so that ``import spicerack`` and ``cookbook -l`` stay fast.
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from spicerack.exceptions import SpicerackError
+
+if TYPE_CHECKING:
+    from wmflib.actions import ActionsDict
+
+__all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
+
+irc_logger_name = "spicerack_irc_announce"
+sal_logger_name = "spicerack_sal_announce"
+
+GetCookbookCallback = Callable[[str, Sequence[str]], Any]
+
+
+class SpicerackExtenderBase:
+    """Base class for the ``extender_class`` configuration option: its public attributes become accessors.
+
+    A subclass adds its own accessor methods; they are reachable as ``spicerack.<name>()`` in every cookbook.
+    The accessor instance is available to them as ``self._spicerack``.
+    """
+
+    def __init__(self, *, spicerack: "Spicerack") -> None:
+        """Keep the accessor the extension methods build on.
+
+        Arguments:
+            spicerack: the accessor being extended.
+
+        """
+        self._spicerack = spicerack
+
+
+class Spicerack:
+    """The accessor to every capability of the library, injected into each cookbook."""
+
+    def __init__(
+        self,
+        *,
+        verbose: bool = False,
+        dry_run: bool = True,
+        cumin_config: str = "/etc/cumin/config.yaml",
+        cumin_installer_config: str = "/etc/cumin/config-installer.yaml",
+        conftool_config: str = "/etc/conftool/config.yaml",
+        conftool_schema: str = "/etc/conftool/schema.yaml",
+        debmonitor_config: str = "/etc/debmonitor.conf",
+        spicerack_config_dir: str = "/etc/spicerack",
+        http_proxy: str = "",
+        etcd_config: str | None = None,
+        get_cookbook_callback: GetCookbookCallback | None = None,
+        extender_class: type[SpicerackExtenderBase] | None = None,
+    ) -> None:
+        """Set up the accessor; nothing is connected to until an accessor method needs it.
+
+        Arguments:
+            verbose: whether the run is verbose.
+            dry_run: whether this is a DRY-RUN: clients change nothing and only log what they would do.
+            cumin_config: path of cumin's configuration file.
+            cumin_installer_config: path of cumin's configuration for hosts in the Debian installer.
+            conftool_config: path of conftool's configuration file.
+            conftool_schema: path of conftool's schema file.
+            debmonitor_config: path of Debmonitor's INI configuration file.
+            spicerack_config_dir: directory of the per-module configuration files (``<module>/config.yaml``).
+            http_proxy: ``scheme://host:port`` of the proxy for calls to the outside world, empty for none.
+            etcd_config: path of the YAML file with the etcd settings for distributed locks; an empty string
+                disables locks; :py:data:`None` uses a lock local to this machine.
+            get_cookbook_callback: set by the ``cookbook`` runner: how ``run_cookbook()`` finds a cookbook.
+            extender_class: a :py:class:`SpicerackExtenderBase` subclass whose methods become accessors.
+
+        """
+        self._verbose = verbose
+        self._dry_run = dry_run
+        self._cumin_config = cumin_config
+        self._cumin_installer_config = cumin_installer_config
+        self._conftool_config = conftool_config
+        self._conftool_schema = conftool_schema
+        self._debmonitor_config = debmonitor_config
+        self._spicerack_config_dir = spicerack_config_dir
+        self._http_proxy = http_proxy
+        self._etcd_config = etcd_config
+        self._get_cookbook_callback = get_cookbook_callback
+        self._username = _get_username()
+        self._current_hostname = socket.gethostname()
+        self._actions: ActionsDict | None = None
+        self._extender = extender_class(spicerack=self) if extender_class is not None else None
+
+    def __getattr__(self, name: str) -> Any:
+        """Reach the accessors added by the configured ``extender_class``."""
+        extender = self.__dict__.get("_extender")
+        if extender is not None and not name.startswith("_") and hasattr(extender, name):
+            return getattr(extender, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether this is a DRY-RUN."""
+        return self._dry_run
+
+    @property
+    def verbose(self) -> bool:
+        """Whether the verbose mode is on."""
+        return self._verbose
+
+    @property
+    def username(self) -> str:
+        """The name of the operator running the cookbook (the real user behind ``sudo``)."""
+        return self._username
+
+    @property
+    def current_hostname(self) -> str:
+        """The name of the host the cookbook runs on."""
+        return self._current_hostname
+
+    @property
+    def owner(self) -> str:
+        """Who is running: ``user@host [pid]``, as shown in locks and audit messages."""
+        return f"{self._username}@{self._current_hostname} [{os.getpid()}]"
+
+    @property
+    def config_dir(self) -> str:
+        """The directory of the per-module configuration files."""
+        return self._spicerack_config_dir
+
+    @property
+    def http_proxy(self) -> str:
+        """The HTTP proxy for calls to the outside world, as ``scheme://host:port``, empty for none."""
+        return self._http_proxy
+
+    @property
+    def requests_proxies(self) -> dict[str, str] | None:
+        """The proxy settings in the form ``requests`` takes, or :py:data:`None` when no proxy is set."""
+        if not self._http_proxy:
+            return None
+        return {"http": self._http_proxy, "https": self._http_proxy}
+
+    @property
+    def irc_logger(self) -> logging.Logger:
+        """A logger whose messages go to the log files and, outside DRY-RUN, to IRC."""
+        return logging.getLogger(irc_logger_name)
+
+    @property
+    def sal_logger(self) -> logging.Logger:
+        """A logger whose messages go to the log files and, outside DRY-RUN, to the Server Admin Log."""
+        return logging.getLogger(sal_logger_name)
+
+    @property
+    def actions(self) -> "ActionsDict":
+        """A per-host record of the actions a cookbook performed, to report at its end."""
+        if self._actions is None:
+            from wmflib.actions import ActionsDict  # noqa: PLC0415 - imported on first use
+
+            self._actions = ActionsDict()
+        return self._actions
+
+    def run_cookbook(
+        self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
+    ) -> int:
+        """Run another cookbook in this process, with the same logging, locks and DRY-RUN mode.
+
+        Arguments:
+            cookbook: the cookbook to run, as a dotted path (``sre.hosts.reboot``) or a file path.
+            args: the arguments to pass to it.
+            raises: raise :py:class:`SpicerackError` when the cookbook fails, instead of returning its exit code.
+            confirm: ask the operator to confirm before running it, and after a failure whether to go on.
+
+        Returns:
+            The cookbook's exit code.
+
+        Raises:
+            SpicerackError: if the cookbook cannot be found, or if it fails and ``raises`` is set.
+
+        """
+        if self._get_cookbook_callback is None:
+            raise SpicerackError("run_cookbook() is available only to cookbooks started by the cookbook runner")
+        item = self._get_cookbook_callback(cookbook, list(args))
+        if item is None:
+            raise SpicerackError(f"Unable to find cookbook {cookbook}")
+        if confirm:
+            from wmflib.interactive import ask_confirmation  # noqa: PLC0415 - imported on first use
+
+            ask_confirmation(f"Run cookbook {cookbook} {' '.join(args)}?".replace("  ", " "))
+        exit_code: int = item.run()
+        if exit_code != 0 and raises:
+            raise SpicerackError(f"Cookbook {cookbook} returned exit code {exit_code}")
+        return exit_code
+
+
+def _get_username() -> str:
+    """Return the operator's name: the real user behind ``sudo``, else the current user."""
+    from wmflib.interactive import get_username  # noqa: PLC0415 - keeps `import spicerack` light
+
+    return str(get_username())

@@ -1,0 +1,4 @@
+"""Fixtures of the integration tests: real servers on loopback, one module each under ``servers/``.
+
+Each server module defines session-scoped fixtures; they are imported here so that every test can use them.
+"""

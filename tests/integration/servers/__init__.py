@@ -1,0 +1,46 @@
+"""Real servers for the integration tests: each submodule starts one kind on loopback, in a temp dir.
+
+Every fixture picks free ports, waits for readiness with a bounded poll and stops its process by PID.
+"""
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+
+
+def require_binary(name: str, *extra_dirs: str) -> str:
+    """Return the path of a server binary; skip the test when it is missing, except in CI where it fails."""
+    path = shutil.which(name) or next(
+        (os.path.join(d, name) for d in ("/usr/sbin", "/sbin", *extra_dirs) if os.access(os.path.join(d, name), os.X_OK)),
+        None,
+    )
+    if path:
+        return path
+    message = f"{name} is not installed (make test installs it with scripts/install-test-servers.sh)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on the given loopback address right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "server") -> None:
+    """Poll ``check`` until it returns True, failing the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{what} not ready after {timeout}s")
