@@ -2,3 +2,5 @@
 
 Each server module defines session-scoped fixtures; they are imported here so that every test can use them.
 """
+
+from tests.integration.servers.sshd import *  # noqa: F403
