@@ -41,6 +41,7 @@ setup(
             "pexpect>=4.8",
             "types-PyYAML",
             "types-requests",
+            "types-colorama",
         ],
     },
     entry_points={"console_scripts": ["cookbook = spicerack._cookbook:main"]},

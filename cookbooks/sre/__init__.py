@@ -1,0 +1,4 @@
+"""Cookbooks of the SRE team."""
+
+__title__ = "SRE team cookbooks"
+__owner_team__ = "SRE"

@@ -1,0 +1,3 @@
+"""Cookbooks that act on hosts."""
+
+__title__ = "Host operations"
