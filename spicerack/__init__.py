@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING, Any
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
+    from requests import Session
     from wmflib.actions import ActionsDict
 
+    from spicerack.administrative import Reason
+    from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, TypeHosts
+    from spicerack.apiclient import APIClient
+
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
+
+__version__ = "0.1.0"
+"""The version of Spicerack, as in setup.py."""
 
 irc_logger_name = "spicerack_irc_announce"
 sal_logger_name = "spicerack_sal_announce"
@@ -192,6 +200,78 @@ class Spicerack:
         if exit_code != 0 and raises:
             raise SpicerackError(f"Cookbook {cookbook} returned exit code {exit_code}")
         return exit_code
+
+    def admin_reason(self, reason: str, task_id: str | None = None) -> "Reason":
+        """Return the justification of an administrative action, signed by the current user and host.
+
+        Arguments:
+            reason: why the action is taken; see :py:class:`spicerack.administrative.Reason` for the rules.
+            task_id: the task tracking the action (e.g. ``T12345``), if any.
+
+        """
+        from spicerack.administrative import Reason  # noqa: PLC0415 - imported on first use
+
+        return Reason(reason, self._username, self._current_hostname, task_id=task_id)
+
+    def requests_session(self, name: str, **kwargs: Any) -> "Session":
+        """Return a new ``requests`` session with Spicerack's User-Agent, a default timeout and retries.
+
+        Arguments:
+            name: who makes the calls, added to the User-Agent after ``Spicerack/<version>``.
+            **kwargs: passed to :py:func:`wmflib.requests.http_session` (``timeout``, ``tries``, ``backoff``,
+                ``retry_codes``, ``retry_methods``).
+
+        """
+        from wmflib.requests import http_session  # noqa: PLC0415 - imported on first use
+
+        session: Session = http_session(f"Spicerack/{__version__} {name}", **kwargs)
+        return session
+
+    def api_client(self, base_url: str, accept_header: str = "application/json", **kwargs: Any) -> "APIClient":
+        """Return a DRY-RUN aware client for the HTTP API at ``base_url``.
+
+        Arguments:
+            base_url: the URL the request paths are appended to: scheme, host and any API path prefix.
+            accept_header: the ``Accept`` header of the requests, JSON by default.
+            **kwargs: passed to :py:func:`wmflib.requests.http_session` to tune the session's timeout and retries.
+
+        """
+        from spicerack.apiclient import APIClient  # noqa: PLC0415 - imported on first use
+
+        session = self.requests_session("APIClient", **kwargs)
+        session.headers.update({"Accept": accept_header})
+        return APIClient(base_url, session, dry_run=self._dry_run)
+
+    def alertmanager_hosts(
+        self, target_hosts: "TypeHosts", *, instance_name: str = "", verbatim_hosts: bool = False
+    ) -> "AlertmanagerHosts":
+        """Return a client to silence the alerts of the given hosts on Alertmanager.
+
+        Arguments:
+            target_hosts: the hosts, as a NodeSet or a sequence of names.
+            instance_name: the Alertmanager instance of ``alertmanager/config.yaml`` to use, by default its
+                ``default_instance``.
+            verbatim_hosts: use the host names as they are, instead of taking them as FQDNs and keeping the first
+                label only.
+
+        """
+        return self.alertmanager(instance_name=instance_name).hosts(target_hosts, verbatim_hosts=verbatim_hosts)
+
+    def alertmanager(self, instance_name: str = "") -> "Alertmanager":
+        """Return a client to silence alerts on an Alertmanager instance of ``alertmanager/config.yaml``.
+
+        Arguments:
+            instance_name: the instance to use, by default the configuration's ``default_instance``.
+
+        Raises:
+            spicerack.alertmanager.AlertmanagerError: if the configuration cannot be read or has no such instance.
+
+        """
+        from spicerack.alertmanager import alertmanager_from_config  # noqa: PLC0415 - imported on first use
+
+        return alertmanager_from_config(
+            self._spicerack_config_dir, instance_name, proxies=self.requests_proxies, dry_run=self._dry_run
+        )
 
 
 def _get_username() -> str:
