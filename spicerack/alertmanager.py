@@ -35,7 +35,7 @@ from spicerack.exceptions import SpicerackError
 
 logger = logging.getLogger(__name__)
 
-MatchersType = Sequence[dict[str, str | int | float | bool]]
+MatchersType = Sequence[Mapping[str, str | int | float | bool]]
 """A list of Alertmanager matchers: dicts with ``name``, ``value``, ``isRegex`` and optionally ``isEqual``."""
 TypeHosts: TypeAlias = NodeSet | Sequence[str]
 """Target hosts: a :py:class:`cumin.NodeSet` or a sequence of host names."""

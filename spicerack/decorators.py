@@ -3,7 +3,8 @@
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar, overload
 
 from wmflib.decorators import RetryParams, ensure_wrap
 from wmflib.decorators import retry as wmflib_retry
@@ -11,6 +12,7 @@ from wmflib.decorators import retry as wmflib_retry
 from spicerack.exceptions import SpicerackError
 
 logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def get_effective_tries(
@@ -66,8 +68,27 @@ def _call_in_dry_run(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
     return parameter is not None and parameter.default is True
 
 
-@ensure_wrap
-def retry(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+RetryCallback = Callable[[RetryParams, Callable[..., Any], tuple[Any, ...], dict[str, Any]], None]
+"""The type of the ``dynamic_params_callbacks`` of :py:func:`retry`."""
+
+
+@overload
+def retry(func: F, /) -> F: ...
+
+
+@overload
+def retry(
+    *,
+    tries: int = 3,
+    delay: timedelta = timedelta(seconds=3),
+    backoff_mode: str = "exponential",
+    exceptions: tuple[type[Exception], ...] = (SpicerackError,),
+    failure_message: str | None = None,
+    dynamic_params_callbacks: tuple[RetryCallback, ...] = (),
+) -> Callable[[F], F]: ...
+
+
+def retry(*args: Any, **kwargs: Any) -> Any:
     """Retry a function or method when it raises, with a configurable backoff; usable with or without arguments.
 
     It is :py:func:`wmflib.decorators.retry` (same arguments: ``tries``, ``delay``, ``backoff_mode``,
@@ -80,11 +101,16 @@ def retry(*args: Any, **kwargs: Any) -> Callable[..., Any]:
     The decorated callable must be safe to call again after a failure.
 
     Returns:
-        The decorated callable.
+        The decorated callable, or a decorator when called with arguments.
 
     """
-    func, *positional = args
+    return _spicerack_retry(*args, **kwargs)
+
+
+@ensure_wrap
+def _spicerack_retry(func: Callable[..., Any], **kwargs: Any) -> Callable[..., Any]:
+    """Decorate ``func`` with wmflib's retry, adding Spicerack's default exceptions and DRY-RUN callback."""
     kwargs["dynamic_params_callbacks"] = (*kwargs.get("dynamic_params_callbacks", ()), get_effective_tries)
     kwargs.setdefault("exceptions", (SpicerackError,))
-    decorated: Callable[..., Any] = wmflib_retry(*positional, **kwargs)(func)
+    decorated: Callable[..., Any] = wmflib_retry(**kwargs)(func)
     return decorated

@@ -3,4 +3,6 @@
 Each server module defines session-scoped fixtures; they are imported here so that every test can use them.
 """
 
+from tests.integration.servers.alertmanager import *  # noqa: F403
+from tests.integration.servers.http import *  # noqa: F403
 from tests.integration.servers.sshd import *  # noqa: F403
