@@ -1,0 +1,94 @@
+"""Unit tests of the cookbook API classes and the reserved exit codes."""
+
+import argparse
+
+import pytest
+
+from spicerack import cookbook
+from spicerack.cookbook import ArgparseFormatter, CookbookBase, CookbookRunnerBase, LockArgs
+
+
+class Documented(CookbookBase):
+    """First line of the title.
+
+    More description.
+    """
+
+    def get_runner(self, args):
+        return Runner()
+
+
+class Undocumented(CookbookBase):
+    def get_runner(self, args):
+        return Runner()
+
+
+class Runner(CookbookRunnerBase):
+    def run(self):
+        return 0
+
+
+def test_reserved_exit_codes_match_the_reference():
+    assert cookbook.ROLLBACK_FAIL_RETCODE == 93
+    assert cookbook.CLASS_FAIL_INIT_RETCODE == 94
+    assert cookbook.GET_ARGS_PARSER_FAIL_RETCODE == 95
+    assert cookbook.PARSE_ARGS_FAIL_RETCODE == 96
+    assert cookbook.INTERRUPTED_RETCODE == 97
+    assert cookbook.NOT_FOUND_RETCODE == 98
+    assert cookbook.EXCEPTION_RETCODE == 99
+    assert 90 <= cookbook.LOCK_TIMEOUT_RETCODE < 93
+
+
+def test_title_is_the_first_docstring_line_or_a_dash():
+    assert Documented(spicerack=None).title == "First line of the title."
+    assert Undocumented(spicerack=None).title == "-"
+
+
+def test_default_parser_accepts_no_arguments_and_uses_the_docstring():
+    parser = Documented(spicerack=None).argument_parser()
+    assert parser.formatter_class is ArgparseFormatter
+    assert "More description." in parser.format_help()
+    assert parser.parse_args([]) == argparse.Namespace()
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["extra"])
+    assert exit_info.value.code == 2
+
+
+def test_reason_and_task_arguments_follow_the_class_attributes():
+    class Both(Documented):
+        argument_reason_required = True
+        argument_task_required = False
+
+    parser = Both(spicerack=None).argument_parser()
+    args = parser.parse_args(["-r", "why", "--task-id", "T123"])
+    assert (args.reason, args.task_id) == ("why", "T123")
+    assert parser.parse_args(["--reason", "why"]).task_id is None
+    with pytest.raises(SystemExit):
+        parser.parse_args([])  # the reason is required
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-r", "why", "-t", "123"])  # not a Phabricator task ID
+
+
+def test_runner_defaults():
+    runner = Runner()
+    assert runner.runtime_description == ""
+    assert runner.max_concurrency == 20
+    assert runner.lock_ttl == 1800
+    assert runner.skip_start_sal is False
+    assert runner.lock_args == LockArgs(suffix="", concurrency=20, ttl=1800)
+    assert runner.rollback() is None
+
+
+def test_lock_args_follow_overridden_class_attributes():
+    class Limited(Runner):
+        max_concurrency = 2
+        lock_ttl = 60
+
+    assert Limited().lock_args == LockArgs(suffix="", concurrency=2, ttl=60)
+    with pytest.raises(AttributeError):
+        LockArgs("a", 1, 1).suffix = "b"  # type: ignore[misc]
+
+
+def test_cookbook_base_is_abstract():
+    with pytest.raises(TypeError):
+        CookbookBase(spicerack=None)  # type: ignore[abstract]
