@@ -13,12 +13,16 @@ from typing import TYPE_CHECKING, Any
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from requests import Session
     from wmflib.actions import ActionsDict
 
     from spicerack.administrative import Reason
     from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, TypeHosts
     from spicerack.apiclient import APIClient
+    from spicerack.cookbook import LockArgs
+    from spicerack.locking import LocalLock, Lock, NoLock
 
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
 
@@ -99,6 +103,7 @@ class Spicerack:
         self._username = _get_username()
         self._current_hostname = socket.gethostname()
         self._actions: ActionsDict | None = None
+        self._locks: dict[str, Lock | LocalLock | NoLock] = {}
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
 
     def __getattr__(self, name: str) -> Any:
@@ -168,6 +173,44 @@ class Spicerack:
 
             self._actions = ActionsDict()
         return self._actions
+
+    def lock(self) -> "Lock | LocalLock | NoLock":
+        """Return the lock for a cookbook's own critical sections, with concurrency and TTL (key prefix ``custom``).
+
+        Use it as ``with spicerack.lock().acquired("name", concurrency=1, ttl=600): ...``. With locks disabled
+        (``--no-locks``) it is a :py:class:`spicerack.locking.NoLock`, with the same API and doing nothing.
+
+        Raises:
+            spicerack.locking.LockError: if the etcd settings cannot be loaded.
+
+        """
+        from spicerack.locking import COOKBOOKS_CUSTOM_PREFIX  # noqa: PLC0415 - imported on first use
+
+        return self._lock_instance(COOKBOOKS_CUSTOM_PREFIX)
+
+    def _cookbook_lock(self, name: str, lock_args: "LockArgs") -> "AbstractContextManager[None]":
+        """Return the context manager holding a slot of a cookbook run's lock (key prefix ``cookbooks``).
+
+        Arguments:
+            name: the cookbook's full name; the key is ``name:suffix`` when ``lock_args`` has a suffix.
+            lock_args: the run's suffix, concurrency and TTL.
+
+        """
+        from spicerack.locking import COOKBOOKS_PREFIX, acquired_on_enter  # noqa: PLC0415 - imported on first use
+
+        key = f"{name}:{lock_args.suffix}" if lock_args.suffix else name
+        return acquired_on_enter(
+            lambda: self._lock_instance(COOKBOOKS_PREFIX), key, concurrency=lock_args.concurrency, ttl=lock_args.ttl
+        )
+
+    def _lock_instance(self, prefix: str) -> "Lock | LocalLock | NoLock":
+        if prefix not in self._locks:
+            from spicerack.locking import get_lock_instance  # noqa: PLC0415 - imported on first use
+
+            self._locks[prefix] = get_lock_instance(
+                config_file=self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run
+            )
+        return self._locks[prefix]
 
     def run_cookbook(
         self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
