@@ -154,6 +154,10 @@ class Alertmanager:
                 accepted the silence.
 
         """
+        if not isinstance(reason, Reason):
+            raise AlertmanagerError(
+                f"The reason must be a Reason instance (see spicerack.admin_reason()), got {reason!r}"
+            )
         _validate_matchers(matchers)
         if duration <= timedelta(0):
             raise AlertmanagerError(f"The downtime duration must be positive, got {duration}")

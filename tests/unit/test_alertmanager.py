@@ -123,6 +123,11 @@ def test_hosts_matchers_cannot_target_the_instance() -> None:
         _hosts(["host1001"], dry_run=False).downtime(REASON, matchers=matchers)
 
 
+def test_reason_must_be_a_reason() -> None:
+    with pytest.raises(AlertmanagerError, match="The reason must be a Reason instance"):
+        _hosts(["host1001"], dry_run=False).downtime("maintenance")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("duration", [timedelta(0), timedelta(seconds=-1)])
 def test_duration_must_be_positive(duration: timedelta) -> None:
     with pytest.raises(AlertmanagerError, match="The downtime duration must be positive"):
