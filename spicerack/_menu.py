@@ -21,23 +21,28 @@ T = TypeVar("T")
 
 HELP_MESSAGE = """Cookbooks interactive menu
 
-Each line shows an item as: [STATUS] NAME: TITLE
-Type a NAME and press Enter to select it; arguments may follow the name (e.g. `reboot --hosts a1`).
+Each line shows an item as [STATUS] NAME: TITLE, followed by the commands of the menu.
+Type a NAME and press Enter to select it. Arguments may follow the name, quoted as in a shell
+(e.g. `reboot --hosts 'db[1-3]'`).
 
-Cookbooks: their status is one of {statuses}. Selecting one runs it, then the menu is shown again
-  with the updated status.
-Groups: their status is [done/total], the cookbooks run in this session over all the cookbooks in the
-  group and its sub-groups, or [DONE] once all have run. Selecting one opens its menu.
-Arguments: given with a name, they replace any inherited from the command line or a parent group;
-  given to a group, they are passed on to all its cookbooks.
+Cookbooks: their status is one of {statuses}. Selecting one runs it, then the menu is shown
+  again with its new status. Statuses are kept until the program exits.
+Groups: their status is [done/total], the cookbooks run in this session over all the cookbooks of the
+  group and of its sub-groups, or [DONE] once all of them have run. Selecting one opens its menu.
+
+Arguments: a menu's arguments (args=[...] in its header, from the command line or the parent menu) are
+  given to every cookbook or group selected without arguments. Arguments typed after a name replace
+  them for that selection only: for a cookbook, for that run; for a group, they become the arguments
+  of its menu, passed on to its cookbooks and sub-groups.
 
 Commands:
-  b  back to the parent menu (inside a group)
-  q  quit (at the top menu)
-  h  this help
+  {back}  back to the parent menu (inside a group only)
+  {quit}  quit (at the top menu only)
+  {help}  print this help
 
-Ctrl+C while a cookbook runs interrupts it and marks it ERROR; Ctrl+C or Ctrl+D at the prompt goes back
-or quits."""
+Ctrl+C while a cookbook runs interrupts it: it is marked ERROR and the menu is shown again.
+Ctrl+C or Ctrl+D at the prompt is the same as {back} (or {quit} at the top menu). The program ends when its
+input is closed, or at once when its output is not a terminal."""
 
 
 class MenuError(SpicerackError):
@@ -264,7 +269,9 @@ class TreeItem(BaseItem):
     back_answer = "b"
     help_answer = "h"
     quit_answer = "q"
-    help_message = HELP_MESSAGE.format(statuses=", ".join(CookbookItem.statuses))
+    help_message = HELP_MESSAGE.format(
+        statuses=", ".join(CookbookItem.statuses), back=back_answer, quit=quit_answer, help=help_answer
+    )
 
     def __init__(
         self,
@@ -280,6 +287,7 @@ class TreeItem(BaseItem):
         super().__init__(name, path, args, spicerack)
         self.items: dict[str, BaseItem] = {}
         self.parent: TreeItem | None = None
+        self._parent_menu: TreeItem | None = None  # the menu this one was opened from in this session
         self._title = title
         self.owner_team = owner_team
 
@@ -360,16 +368,21 @@ class TreeItem(BaseItem):
         return lines
 
     def run(self) -> int:
-        """Show the interactive menu until the operator quits; always returns 0."""
-        while self.run_once():
-            pass
+        """Show the menu of the group as the top menu of the session until the operator quits; return 0."""
+        self._parent_menu = None
+        self._menu_loop()
         return 0
 
+    @property
+    def is_top_menu(self) -> bool:
+        """Whether this menu is the top of the session (``q`` quits) rather than a sub-menu (``b`` goes back)."""
+        return self._parent_menu is None
+
     def show(self) -> None:
-        """Print the menu of the group."""
+        """Print the items of the group with their status, then the commands."""
         for item in self.sorted_items():
             print(f"[{item.status}] {item.name}: {item.title}")
-        if self.parent is None:
+        if self.is_top_menu:
             print(f"{self.quit_answer} - Quit")
         else:
             print(f"{self.back_answer} - Back to parent menu")
@@ -379,30 +392,86 @@ class TreeItem(BaseItem):
         """Show the menu, read one answer and act on it; return False when the menu must be left."""
         print(f"#--- {self.verbose_title} args={self.args} ---#")
         self.show()
-        try:
-            answer = input(">>> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print()
+        if not sys.stdout.isatty():
+            print("Not a tty, exiting.")
             return False
-        if not answer:
-            return True
+        answer = self._read_answer()
+        if answer is None:
+            return False
+        return self._handle_answer(answer)
+
+    def _menu_loop(self) -> None:
+        while True:
+            try:
+                if not self.run_once():
+                    return
+            except KeyboardInterrupt:  # pressed while the menu was printed rather than at the prompt
+                self._print_leaving()
+                return
+
+    def _read_answer(self) -> str | None:
+        """Read one line from the operator; None when the menu must be left (Ctrl+C, Ctrl+D, end of input)."""
+        flush_console()
+        try:
+            answer = input(">>> ")
+        except (EOFError, KeyboardInterrupt):
+            self._print_leaving()
+            return None
+        if not sys.stdin.isatty():  # echo answers that come from a pipe or a file, as a terminal would
+            print(answer)
+        return answer.strip()
+
+    def _print_leaving(self) -> None:
+        print()
+        print("QUIT" if self.is_top_menu else "BACK")
+
+    def _handle_answer(self, answer: str) -> bool:
+        leave, wrong_leave = (
+            (self.quit_answer, self.back_answer) if self.is_top_menu else (self.back_answer, self.quit_answer)
+        )
+        if answer == leave:
+            return False
         if answer == self.help_answer:
             print(self.help_message)
-            return True
-        if answer == (self.quit_answer if self.parent is None else self.back_answer):
-            return False
+        elif not answer:
+            _print_invalid(f"empty input, type the name of an item, or {self.help_answer} for help")
+        elif answer == wrong_leave:
+            where = "this is the top menu" if self.is_top_menu else "this is a sub-menu"
+            _print_invalid(f"{where}, type {leave} to {'quit' if self.is_top_menu else 'go back'}")
+        else:
+            self._select(answer)
+        return True
+
+    def _select(self, answer: str) -> None:
         try:
             name, *args = shlex.split(answer)
         except ValueError as e:
-            print(f"==> Invalid input: {e} <==")
-            return True
+            _print_invalid(f"unable to split {answer!r} into a name and arguments: {e}")
+            return
         item = self.items.get(name)
         if item is None or item not in self.sorted_items():
-            print(f"==> Invalid input: no item named {name!r} <==")
-            return True
-        item.args = args or self.args or item.args
-        item.run()
-        return True
+            _print_invalid(f"no item named {name!r}, type {self.help_answer} for help")
+            return
+        item.args = args or list(self.args)
+        if isinstance(item, TreeItem):
+            item._parent_menu = self
+            item._menu_loop()
+            return
+        self._run_cookbook(item)
+
+    def _run_cookbook(self, item: BaseItem) -> None:
+        flush_console()
+        try:
+            item.run()
+        except KeyboardInterrupt:  # the cookbook handles Ctrl+C itself: this one came just before or after it
+            logger.error("Ctrl+c pressed while running cookbook %s", item.full_name)
+        except Exception as e:  # the menu must survive whatever a cookbook run leaks
+            logger.error("Unexpected error while running cookbook %s: %s", item.full_name, _describe(e))
+            logger.debug("Traceback:\n%s", "".join(traceback.format_exception(e)).rstrip())
+
+
+def _print_invalid(reason: str) -> None:
+    print(f"==> Invalid input: {reason} <==")
 
 
 def _lock_error_class() -> type[Exception]:
