@@ -505,7 +505,10 @@ def _is_already_expired(response: Response | None) -> bool:
 def _describe_failure(error: RequestException) -> str:
     """Return one line saying why a request failed, with Alertmanager's explanation when it gave one."""
     if error.response is None:
-        return " ".join(str(error).split())
+        # urllib3 wraps the actual cause (refused connection, timeout...) in a MaxRetryError: report the cause.
+        wrapped = error.args[0] if error.args else None
+        cause = getattr(wrapped, "reason", None) or error
+        return " ".join(str(cause).split())
 
     body = " ".join(error.response.text.split())[:200]
     status = f"HTTP {error.response.status_code}"

@@ -269,6 +269,7 @@ def test_unreachable_alertmanager_is_a_clear_error(spicerack: Spicerack, reason:
         pytest.fail("The body must not run without a silence")
 
     assert "\n" not in str(error.value)
+    assert "Connection refused" in str(error.value)
 
 
 @pytest.mark.usefixtures("fast_retries")
