@@ -193,6 +193,8 @@ class Alertmanager:
         """
         if self._dry_run:
             logger.info("Would have deleted silence ID %s", downtime_id)
+        elif not downtime_id:
+            raise AlertmanagerError("No silence ID given to remove")
 
         try:
             self._api_request("delete", f"silence/{downtime_id}")

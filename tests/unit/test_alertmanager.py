@@ -128,6 +128,11 @@ def test_reason_must_be_a_reason() -> None:
         _hosts(["host1001"], dry_run=False).downtime("maintenance")  # type: ignore[arg-type]
 
 
+def test_remove_downtime_needs_an_id() -> None:
+    with pytest.raises(AlertmanagerError, match="No silence ID given to remove"):
+        Alertmanager(alertmanager_urls=URLS, dry_run=False).remove_downtime("")
+
+
 @pytest.mark.parametrize("duration", [timedelta(0), timedelta(seconds=-1)])
 def test_duration_must_be_positive(duration: timedelta) -> None:
     with pytest.raises(AlertmanagerError, match="The downtime duration must be positive"):
