@@ -1,5 +1,6 @@
 """The interactive menu, driven through the real ``cookbook`` command in a pseudo-terminal."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -58,13 +59,24 @@ def config_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def spawn(config_file: Path) -> Iterator[Spawn]:
+def child_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of the cookbook processes: local lock files go under tmp_path, not the user's state dir."""
+    return {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+@pytest.fixture
+def spawn(config_file: Path, child_env: dict[str, str]) -> Iterator[Spawn]:
     """Start ``cookbook -c CONFIG ARGS...`` in a pseudo-terminal; the processes left are killed at the end."""
     children: list[pexpect.spawn] = []
 
     def start(*args: str) -> MenuSession:
         child = pexpect.spawn(
-            str(COOKBOOK), ["-c", str(config_file), *args], encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 200)
+            str(COOKBOOK),
+            ["-c", str(config_file), *args],
+            encoding="utf-8",
+            timeout=TIMEOUT,
+            dimensions=(50, 200),
+            env=child_env,
         )
         children.append(child)
         return MenuSession(child)
@@ -270,11 +282,11 @@ def test_ctrl_d_at_the_top_quits(spawn: Spawn) -> None:
     ),
 )
 def test_input_that_ends_ends_the_session(
-    config_file: Path, stdin: str, cookbook_args: list[str], expected: list[str]
+    config_file: Path, child_env: dict[str, str], stdin: str, cookbook_args: list[str], expected: list[str]
 ) -> None:
     """With standard input closed or at its end (output still a terminal) the menu ends cleanly with exit code 0."""
     command = shlex.join([str(COOKBOOK), "-c", str(config_file), *cookbook_args])
-    child = pexpect.spawn("bash", ["-c", f"exec {command} {stdin}"], encoding="utf-8", timeout=TIMEOUT)
+    child = pexpect.spawn("bash", ["-c", f"exec {command} {stdin}"], encoding="utf-8", timeout=TIMEOUT, env=child_env)
     try:
         child.expect(pexpect.EOF)
         output = str(child.before).replace("\r\n", "\n")
@@ -288,7 +300,7 @@ def test_input_that_ends_ends_the_session(
     assert child.exitstatus == 0
 
 
-def test_output_not_a_terminal_exits(config_file: Path) -> None:
+def test_output_not_a_terminal_exits(config_file: Path, child_env: dict[str, str]) -> None:
     """Like the reference, the menu is printed once and the program exits 0 when stdout is not a terminal."""
     result = subprocess.run(
         [str(COOKBOOK), "-c", str(config_file), "menutest"],
@@ -297,6 +309,7 @@ def test_output_not_a_terminal_exits(config_file: Path) -> None:
         text=True,
         timeout=TIMEOUT,
         check=False,
+        env=child_env,
     )
     assert result.returncode == 0
     assert result.stdout.startswith("#--- Menu test group args=[] ---#\n[NOTRUN] echo_args: Logs its arguments\n")
