@@ -395,6 +395,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             verbose=args.verbose,
             host=config.tcpircbot_host,
             port=config.tcpircbot_port,
+            notify_logger_enabled=config.user_input_notifications_enabled,
         )
     except OSError as e:
         _error(f"unable to write the log files under {base_path}: {e.strerror}")

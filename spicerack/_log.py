@@ -86,6 +86,7 @@ def setup_logging(
     verbose: bool = False,
     host: str | None = None,
     port: int = 0,
+    notify_logger_enabled: bool = False,
 ) -> None:
     """Send the log records of a run to its log files and to the console.
 
@@ -97,6 +98,7 @@ def setup_logging(
         verbose: show DEBUG on the console too.
         host: the tcpircbot relay host for IRC and SAL messages, if any.
         port: the tcpircbot relay port.
+        notify_logger_enabled: also announce on IRC an operator prompt left unanswered (wmflib's notify logger).
 
     """
     remove_handlers()
@@ -127,20 +129,30 @@ def setup_logging(
     root_logger.setLevel(logging.DEBUG)
 
     if not dry_run and host and port > 0:
-        _setup_irc(host, port, user)
+        _setup_irc(host, port, user, name, notify_logger_enabled=notify_logger_enabled)
 
     for noisy in _NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _setup_irc(host: str, port: int, user: str) -> None:
-    """Relay the IRC and SAL loggers to the tcpircbot at host:port."""
-    from wmflib.irc import SALSocketHandler, SocketHandler  # noqa: PLC0415 - only when IRC is configured
+def _setup_irc(host: str, port: int, user: str, name: str, *, notify_logger_enabled: bool = False) -> None:
+    """Relay the IRC and SAL loggers (and optionally wmflib's prompt notifications) to the tcpircbot at host:port.
 
-    _add_handler(irc_logger, SocketHandler(host, port, user))
-    _add_handler(sal_logger, SALSocketHandler(host, port, user))
+    All share one relay: one sender thread keeps the messages in order and the failures are reported once.
+    """
+    from wmflib.interactive import notify_logger  # noqa: PLC0415 - only when IRC is configured
+
+    from spicerack.irc import IRCRelayHandler, SALRelayHandler, TcpIrcRelay  # noqa: PLC0415 - same
+
+    relay = TcpIrcRelay(host, port)
+    _add_handler(irc_logger, IRCRelayHandler(relay, user))
+    _add_handler(sal_logger, SALRelayHandler(relay, user))
     irc_logger.setLevel(logging.INFO)
     sal_logger.setLevel(logging.INFO)
+    if notify_logger_enabled:
+        notify_format = f"{name.replace('%', '%%')} (PID %(process)d) %(message)s"
+        _add_handler(notify_logger, IRCRelayHandler(relay, user, fmt=notify_format))
+        notify_logger.setLevel(logging.INFO)
 
 
 def _add_handler(logger: logging.Logger, handler: logging.Handler) -> None:
