@@ -412,12 +412,12 @@ def _termination_raises() -> Iterator[None]:
 class _LockBase(metaclass=ABCMeta):
     """What every lock backend shares: naming, waiting for a free slot, releasing on every exit path."""
 
-    def __init__(self, *, prefix: str, owner: str, dry_run: bool, max_wait: float, retry_delay: float) -> None:
+    def __init__(self, *, prefix: str, owner: str, dry_run: bool, max_wait: float | None, retry_delay: float) -> None:
         _check_prefix(prefix)
         self._prefix = prefix
         self._owner = owner
         self._dry_run = dry_run
-        self._max_wait = max_wait
+        self._max_wait = DEFAULT_MAX_WAIT if max_wait is None else max_wait
         self._retry_delay = retry_delay
 
     def get(self, name: str) -> KeyLocks:
@@ -568,7 +568,7 @@ class Lock(_LockBase):
         prefix: str,
         owner: str,
         dry_run: bool = True,
-        max_wait: float = DEFAULT_MAX_WAIT,
+        max_wait: float | None = None,
         retry_delay: float = DEFAULT_RETRY_DELAY,
         config_source: str = "the etcd config",
     ) -> None:
@@ -581,7 +581,7 @@ class Lock(_LockBase):
             prefix: the path prefix of the keys, one of :py:const:`ALLOWED_PREFIXES`.
             owner: who takes the locks, in the form ``user@host [pid]``.
             dry_run: whether this is a DRY-RUN: the limit is checked, nothing is written.
-            max_wait: seconds to wait for a free slot before giving up.
+            max_wait: seconds to wait for a free slot before giving up, by default :py:const:`DEFAULT_MAX_WAIT`.
             retry_delay: the first pause between two attempts to take a busy lock.
             config_source: where the settings come from, for error messages.
 
@@ -657,7 +657,7 @@ class LocalLock(_LockBase):
         owner: str,
         dry_run: bool = True,
         lock_dir: str | Path | None = None,
-        max_wait: float = DEFAULT_MAX_WAIT,
+        max_wait: float | None = None,
         retry_delay: float = DEFAULT_RETRY_DELAY,
     ) -> None:
         """Set up the lock; nothing is written until a lock is taken.
@@ -668,7 +668,7 @@ class LocalLock(_LockBase):
             dry_run: whether this is a DRY-RUN: the limit is checked, nothing is written.
             lock_dir: the directory of the lock files, by default ``locks`` in the user's Spicerack state
                 directory (``$XDG_STATE_HOME/spicerack``).
-            max_wait: seconds to wait for a free slot before giving up.
+            max_wait: seconds to wait for a free slot before giving up, by default :py:const:`DEFAULT_MAX_WAIT`.
             retry_delay: the first pause between two attempts to take a busy lock.
 
         Raises:

@@ -64,7 +64,7 @@ class EtcdServer:
     def is_up(self) -> bool:
         """Tell whether the server answers its health check."""
         try:
-            return requests.get(f"{self.url}/health", timeout=1).json().get("health") == "true"
+            return bool(requests.get(f"{self.url}/health", timeout=1).json().get("health") == "true")
         except (requests.RequestException, ValueError):
             return False
 

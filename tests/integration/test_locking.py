@@ -1,0 +1,447 @@
+"""Locks against a real etcd server and on the local filesystem: limits, expiry, release on every exit path."""
+
+import base64
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from spicerack import Spicerack
+from spicerack.cookbook import LockArgs
+from spicerack.locking import (
+    COOKBOOKS_CUSTOM_PREFIX,
+    LocalLock,
+    Lock,
+    LockError,
+    LockUnavailableError,
+    NoLock,
+    get_lock_instance,
+    load_etcd_config,
+)
+from tests.integration.servers import free_port
+from tests.integration.servers.etcd import EtcdServer
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = ("etcd", "local")
+WORKER_TIMEOUT = 60
+
+# A process taking a lock like a cookbook would, then ending its hold the way the spec says.
+WORKER = r"""
+import json, logging, os, socket, sys, time
+from pathlib import Path
+
+from spicerack.locking import LocalLock, Lock, load_etcd_config
+
+spec = json.loads(sys.argv[1])
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+owner = f"worker@{socket.gethostname()} [{os.getpid()}]"
+options = {"prefix": "custom", "owner": owner, "dry_run": False, "max_wait": 60, "retry_delay": 0.02}
+if spec["backend"] == "etcd":
+    config, source = load_etcd_config(Path(spec["config"]))
+    lock = Lock(config=config, config_source=source, **options)
+else:
+    lock = LocalLock(lock_dir=spec["lock_dir"], **options)
+
+
+def record(event):
+    line = f"{os.getpid()} {event} {time.monotonic_ns()}\n"
+    with open(spec["record"], "a", encoding="ascii") as handle:
+        handle.write(line)
+
+
+with lock.acquired(spec["name"], concurrency=spec["concurrency"], ttl=spec["ttl"]):
+    record("enter")
+    Path(spec["record"] + f".{os.getpid()}.held").touch()
+    mode = spec["mode"]
+    if mode == "exception":
+        raise RuntimeError("the cookbook failed")
+    if mode == "interrupt":
+        raise KeyboardInterrupt
+    if mode == "exit":
+        sys.exit(3)
+    time.sleep(spec["hold"])
+    record("exit")
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_user_etcdrc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the real user's ~/.etcdrc out of the tests."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("USER", "")
+
+
+@pytest.fixture
+def lock_name() -> str:
+    return f"test.{uuid.uuid4().hex[:12]}"
+
+
+class Backend:
+    """Builds locks and worker specs for one backend, all sharing the same storage."""
+
+    def __init__(self, kind: str, tmp_path: Path, etcd_server: EtcdServer | None) -> None:
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.etcd_config = etcd_server.write_config(tmp_path / "etcd.yaml") if etcd_server else None
+        self.lock_dir = tmp_path / "locks"
+
+    def lock(self, owner: str = "", *, dry_run: bool = False, max_wait: float = 30, **kwargs: Any) -> Lock | LocalLock:
+        options = {
+            "prefix": COOKBOOKS_CUSTOM_PREFIX,
+            "owner": owner or f"tester@{socket.gethostname()} [{os.getpid()}]",
+            "dry_run": dry_run,
+            "max_wait": max_wait,
+            "retry_delay": 0.05,
+            **kwargs,
+        }
+        if self.kind == "etcd":
+            assert self.etcd_config is not None
+            config, _ = load_etcd_config(self.etcd_config)
+            return Lock(config=config, **options)
+        return LocalLock(lock_dir=self.lock_dir, **options)
+
+    def worker_spec(self, name: str, **spec: Any) -> dict[str, Any]:
+        base = {
+            "backend": self.kind,
+            "config": str(self.etcd_config),
+            "lock_dir": str(self.lock_dir),
+            "name": name,
+            "concurrency": 1,
+            "ttl": 600,
+            "mode": "normal",
+            "hold": 0,
+            "record": str(self.tmp_path / f"record-{name}"),
+        }
+        return {**base, **spec}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    etcd_server = request.getfixturevalue("etcd_server") if request.param == "etcd" else None
+    return Backend(request.param, tmp_path, etcd_server)
+
+
+@pytest.fixture
+def etcd_backend(etcd_server: EtcdServer, tmp_path: Path) -> Backend:
+    return Backend("etcd", tmp_path, etcd_server)
+
+
+@pytest.fixture
+def local_backend(tmp_path: Path) -> Backend:
+    return Backend("local", tmp_path, None)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], subprocess.Popen[str]]]:
+    """Start lock worker processes; any still running at the end is killed."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER, encoding="utf-8")
+    started: list[subprocess.Popen[str]] = []
+
+    def start(spec: dict[str, Any]) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, str(script), json.dumps(spec)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def wait_held(spec: dict[str, Any], process: subprocess.Popen[str]) -> None:
+    """Wait until the worker holds its lock."""
+    marker = Path(f"{spec['record']}.{process.pid}.held")
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while not marker.exists():
+        if process.poll() is not None:
+            pytest.fail(f"worker exited with {process.returncode} before holding the lock: {process.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail("worker did not take the lock")
+        time.sleep(0.02)
+
+
+def max_overlap(record: Path) -> tuple[int, int]:
+    """Return the most holders at once and the number of completed holds, from enter/exit events."""
+    events = []
+    for line in record.read_text(encoding="ascii").splitlines():
+        _pid, event, when = line.split()
+        events.append((int(when), 1 if event == "enter" else -1))
+    current = highest = 0
+    for _when, change in sorted(events, key=lambda item: (item[0], item[1])):
+        current += change
+        highest = max(highest, current)
+    return highest, sum(1 for _, change in events if change < 0)
+
+
+@pytest.mark.parametrize(("processes", "concurrency"), [(6, 2), (4, 1)])
+def test_racing_processes_never_exceed_the_concurrency(backend, workers, lock_name, processes, concurrency):
+    spec = backend.worker_spec(lock_name, concurrency=concurrency, hold=0.15)
+    running = [workers(spec) for _ in range(processes)]
+    for process in running:
+        _out, err = process.communicate(timeout=WORKER_TIMEOUT)
+        assert process.returncode == 0, err
+
+    highest, completed = max_overlap(Path(spec["record"]))
+    assert completed == processes
+    assert 1 <= highest <= concurrency
+    assert backend.lock().get(lock_name).locks == {}
+
+
+@pytest.mark.parametrize(
+    ("mode", "code"), [("normal", 0), ("exception", 1), ("interrupt", -signal.SIGINT), ("exit", 3)]
+)
+def test_slot_is_released_when_the_block_ends(backend, workers, lock_name, mode, code):
+    spec = backend.worker_spec(lock_name, mode=mode)
+    process = workers(spec)
+    _out, err = process.communicate(timeout=WORKER_TIMEOUT)
+
+    assert process.returncode == code, err
+    assert Path(f"{spec['record']}.{process.pid}.held").exists()
+    assert backend.lock().get(lock_name).locks == {}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_slot_is_released_when_the_holder_is_signalled(backend, workers, lock_name, signum):
+    spec = backend.worker_spec(lock_name, hold=120)
+    process = workers(spec)
+    wait_held(spec, process)
+    assert len(backend.lock().get(lock_name).locks) == 1
+
+    os.kill(process.pid, signum)
+    _out, err = process.communicate(timeout=WORKER_TIMEOUT)
+
+    assert process.returncode != 0
+    assert "Released lock for key" in err
+    assert backend.lock().get(lock_name).locks == {}
+
+
+def test_etcd_slot_of_a_killed_holder_expires_with_its_ttl(etcd_backend, workers, lock_name):
+    spec = etcd_backend.worker_spec(lock_name, ttl=5, hold=120)
+    process = workers(spec)
+    wait_held(spec, process)
+    process.kill()
+    process.communicate(timeout=WORKER_TIMEOUT)
+    lock = etcd_backend.lock()
+
+    holders = lock.get(lock_name).locks
+    assert [holder.owner for holder in holders.values()] == [f"worker@{socket.gethostname()} [{process.pid}]"]
+    with lock.acquired(lock_name, concurrency=1, ttl=60):  # Waits for the TTL to free the slot
+        assert [holder.owner for holder in lock.get(lock_name).locks.values()] == [lock._owner]
+    assert lock.get(lock_name).locks == {}
+
+
+def test_local_slot_of_a_killed_holder_is_freed_at_once(local_backend, workers, lock_name):
+    spec = local_backend.worker_spec(lock_name, ttl=600, hold=120)
+    process = workers(spec)
+    wait_held(spec, process)
+    process.kill()
+    process.communicate(timeout=WORKER_TIMEOUT)
+
+    assert local_backend.lock().get(lock_name).locks == {}
+    lock = local_backend.lock(max_wait=0)
+    lock_id = lock.acquire(lock_name, concurrency=1, ttl=60)
+    assert list(lock.get(lock_name).locks) == [lock_id]
+    assert not list((local_backend.lock_dir / "custom" / f"{lock_name}.lock").glob(f"*{process.pid}*"))
+    lock.release(lock_name, lock_id)
+
+
+def test_local_slot_expires_with_its_ttl(local_backend, lock_name, caplog):
+    other_host = local_backend.lock("alice@elsewhere.example.org [4242]")
+    other_host.acquire(lock_name, concurrency=1, ttl=1)
+    lock = local_backend.lock()
+
+    with caplog.at_level(logging.INFO, logger="spicerack.locking"), lock.acquired(lock_name, concurrency=1, ttl=60):
+        assert [holder.owner for holder in lock.get(lock_name).locks.values()] == [lock._owner]
+
+    assert "Releasing expired lock for key /spicerack/locks/custom/" in caplog.text
+    assert "alice@elsewhere.example.org [4242]" in caplog.text
+
+
+def test_busy_lock_fails_naming_its_holders(backend, lock_name):
+    holder = backend.lock("alice@cumin1001.example.org [1234]")
+    holder.acquire(lock_name, concurrency=1, ttl=60)
+    waiter = backend.lock(max_wait=0.3)
+
+    with pytest.raises(LockUnavailableError) as error:
+        waiter.acquire(lock_name, concurrency=5, ttl=60)
+
+    message = str(error.value)
+    assert isinstance(error.value, LockError)
+    assert "\n" not in message
+    assert f"/spicerack/locks/custom/{lock_name} is busy: 1 of 1 allowed concurrent holders" in message
+    assert "alice@cumin1001.example.org [1234] since " in message
+    assert len(waiter.get(lock_name).locks) == 1
+
+
+def test_unlimited_concurrency_tracks_every_holder(backend, lock_name):
+    lock = backend.lock(max_wait=0)
+    ids = [lock.acquire(lock_name, concurrency=0, ttl=60) for _ in range(3)]
+
+    assert sorted(lock.get(lock_name).locks) == sorted(ids)
+    for lock_id in ids:
+        lock.release(lock_name, lock_id)
+    assert lock.get(lock_name).locks == {}
+
+
+def test_dry_run_checks_the_limit_and_writes_nothing(backend, lock_name):
+    dry_run = backend.lock(dry_run=True, max_wait=0.2)
+    real = backend.lock("alice@cumin1001.example.org [1234]")
+
+    with dry_run.acquired(lock_name, concurrency=1, ttl=60):
+        assert real.get(lock_name).locks == {}
+    real.acquire(lock_name, concurrency=1, ttl=60)
+    with pytest.raises(LockUnavailableError, match=r"alice@cumin1001\.example\.org \[1234\]"):
+        dry_run.acquire(lock_name, concurrency=1, ttl=60)
+
+
+def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name):
+    config = tmp_path / "etcd.yaml"
+    config.write_text(f"host: 127.0.0.1\nport: {free_port()}\npassword: s3cr3t-pw\nusername: operator\n")
+    lock = get_lock_instance(config_file=str(config), prefix="custom", owner="me@here [1]", dry_run=False)
+
+    with pytest.raises(LockError) as error:
+        lock.acquire(lock_name, concurrency=1, ttl=60)
+
+    message = str(error.value)
+    assert "Unable to reach etcd (http://127.0.0.1:" in message
+    assert "--no-locks" in message
+    assert str(config) in message
+    assert "s3cr3t-pw" not in message
+    assert "\n" not in message
+
+
+def test_etcd_stopped_while_holding_the_lock(new_etcd_server, tmp_path, lock_name, caplog):
+    server = new_etcd_server()
+    config, _ = load_etcd_config(server.write_config(tmp_path / "etcd.yaml"))
+    lock = Lock(config=config, prefix="custom", owner="me@here [1]", dry_run=False, max_wait=1)
+
+    with caplog.at_level(logging.ERROR, logger="spicerack.locking"), lock.acquired(lock_name, concurrency=1, ttl=60):
+        server.stop()
+
+    assert f"Failed to release lock for key /spicerack/locks/custom/{lock_name}" in caplog.text
+    with pytest.raises(LockError, match="--no-locks"):
+        lock.acquire(lock_name, concurrency=1, ttl=60)
+
+
+def test_etcd_with_authentication(new_etcd_server, tmp_path, lock_name):
+    server = new_etcd_server()
+    server.etcdctl("user", "add", "root:r00t-pw")
+    server.etcdctl("role", "add", "root")
+    server.etcdctl("user", "grant-role", "root", "root")
+    server.etcdctl("auth", "enable")
+    good, _ = load_etcd_config(server.write_config(tmp_path / "good.yaml", username="root", password="r00t-pw"))
+    bad, _ = load_etcd_config(server.write_config(tmp_path / "bad.yaml", username="root", password="wr0ng-pw"))
+
+    lock = Lock(config=good, prefix="custom", owner="me@here [1]", dry_run=False, max_wait=0)
+    with lock.acquired(lock_name, concurrency=1, ttl=60):
+        assert len(lock.get(lock_name).locks) == 1
+    assert lock.get(lock_name).locks == {}
+
+    with pytest.raises(LockError) as error:
+        Lock(config=bad, prefix="custom", owner="me@here [1]", dry_run=False).get(lock_name)
+    assert "etcd authentication failed for user root" in str(error.value)
+    assert "wr0ng-pw" not in str(error.value)
+
+
+def test_user_etcdrc_overrides_the_config_file(etcd_server, tmp_path, lock_name):
+    config = tmp_path / "etcd.yaml"
+    config.write_text(f"host: 127.0.0.1\nport: {free_port()}\n")
+    home = Path(os.environ["HOME"])
+    home.mkdir()
+    etcd_server.write_config(home / ".etcdrc")
+
+    lock = get_lock_instance(config_file=str(config), prefix="custom", owner="me@here [1]", dry_run=False)
+
+    assert isinstance(lock, Lock)
+    with lock.acquired(lock_name, concurrency=1, ttl=60):
+        assert len(lock.get(lock_name).locks) == 1
+
+
+def etcd_keys(server: EtcdServer, prefix: str) -> dict[str, dict[str, Any]]:
+    """Return the keys under the prefix and their JSON values, read with etcdctl."""
+    output = server.etcdctl("get", "--prefix", prefix, "--write-out=json")
+    result = {}
+    for kv in json.loads(output).get("kvs", []):
+        result[base64.b64decode(kv["key"]).decode()] = json.loads(base64.b64decode(kv["value"]))
+    return result
+
+
+def test_spicerack_cookbook_and_custom_locks_in_etcd(etcd_server, tmp_path, lock_name):
+    spicerack = Spicerack(dry_run=False, etcd_config=str(etcd_server.write_config(tmp_path / "etcd.yaml")))
+    cookbook_key = f"/spicerack/locks/cookbooks/{lock_name}:host1001/"
+    custom_key = f"/spicerack/locks/custom/{lock_name}/"
+
+    with spicerack._cookbook_lock(lock_name, LockArgs(suffix="host1001", concurrency=2, ttl=60)):
+        held = etcd_keys(etcd_server, cookbook_key)
+        with spicerack.lock().acquired(lock_name, concurrency=1, ttl=30):
+            custom = etcd_keys(etcd_server, custom_key)
+
+    assert [value["owner"] for value in held.values()] == [spicerack.owner]
+    assert [(value["concurrency"], value["ttl"]) for value in held.values()] == [(2, 60)]
+    assert [(value["concurrency"], value["ttl"]) for value in custom.values()] == [(1, 30)]
+    assert etcd_keys(etcd_server, cookbook_key) == {}
+    assert etcd_keys(etcd_server, custom_key) == {}
+
+
+def test_spicerack_cookbook_lock_busy_raises_lock_error(monkeypatch, etcd_server, tmp_path, lock_name):
+    monkeypatch.setattr("spicerack.locking.DEFAULT_MAX_WAIT", 0.2)
+    config = str(etcd_server.write_config(tmp_path / "etcd.yaml"))
+    holder = Spicerack(dry_run=False, etcd_config=config)
+    waiter = Spicerack(dry_run=False, etcd_config=config)
+    lock_args = LockArgs(suffix="", concurrency=1, ttl=60)
+
+    with holder._cookbook_lock(lock_name, lock_args):
+        busy = waiter._cookbook_lock(lock_name, lock_args)
+        with pytest.raises(LockError, match=rf"{holder.owner.replace('[', '.').replace(']', '.')} since "), busy:
+            pytest.fail("the lock was taken twice")
+
+
+def test_disabled_locks_do_nothing(etcd_server, lock_name):
+    spicerack = Spicerack(dry_run=False, etcd_config="")
+
+    lock_args = LockArgs(suffix="", concurrency=1, ttl=60)
+    with spicerack._cookbook_lock(lock_name, lock_args), spicerack._cookbook_lock(lock_name, lock_args):
+        nested = True
+
+    assert nested
+    assert isinstance(spicerack.lock(), NoLock)
+    assert spicerack.lock().get(lock_name).locks == {}
+    assert etcd_keys(etcd_server, f"/spicerack/locks/cookbooks/{lock_name}") == {}
+
+
+def test_default_spicerack_uses_the_local_lock(monkeypatch, tmp_path, lock_name):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    spicerack = Spicerack(dry_run=False)
+
+    with spicerack._cookbook_lock(lock_name, LockArgs(suffix="db1001", concurrency=1, ttl=60)):
+        slots = list((tmp_path / "state" / "spicerack" / "locks" / "cookbooks").glob(f"{lock_name}:db1001.lock/*.json"))
+        assert [json.loads(slot.read_text())["owner"] for slot in slots] == [spicerack.owner]
+
+    assert isinstance(spicerack.lock(), LocalLock)
+    assert not list((tmp_path / "state").rglob("*.json"))
+
+
+def test_etcd_gateway_is_plain_http_json(etcd_server):
+    """The server the tests use speaks the v3 JSON gateway the Lock relies on."""
+    response = requests.post(f"{etcd_server.url}/v3/kv/range", json={"key": "Lw=="}, timeout=5)
+    assert response.status_code == 200
+    assert "revision" in response.json()["header"]
