@@ -24,7 +24,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["spicerack", "spicerack.*"]),
-    package_data={"spicerack": ["py.typed"]},
+    package_data={"spicerack": ["py.typed", "_defaults/*.yaml"]},
     data_files=bundled_cookbooks(),
     install_requires=[
         "wmflib>=3.0",

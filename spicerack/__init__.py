@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from spicerack.apiclient import APIClient
     from spicerack.cookbook import LockArgs
     from spicerack.locking import LocalLock, Lock, NoLock
+    from spicerack.remote import Remote
 
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
 
@@ -243,6 +244,20 @@ class Spicerack:
         if exit_code != 0 and raises:
             raise SpicerackError(f"Cookbook {cookbook} returned exit code {exit_code}")
         return exit_code
+
+    def remote(self, installer: bool = False) -> "Remote":
+        """Return the entry point to run commands on hosts through cumin.
+
+        Arguments:
+            installer: use cumin's configuration for hosts in the Debian installer (``cumin_installer_config``).
+
+        Raises:
+            spicerack.remote.RemoteError: if cumin's configuration cannot be read.
+
+        """
+        from spicerack.remote import Remote  # noqa: PLC0415 - imported on first use
+
+        return Remote(self._cumin_installer_config if installer else self._cumin_config, dry_run=self._dry_run)
 
     def admin_reason(self, reason: str, task_id: str | None = None) -> "Reason":
         """Return the justification of an administrative action, signed by the current user and host.

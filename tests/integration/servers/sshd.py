@@ -199,6 +199,7 @@ class SSHFleet:
             "FLEET_SSHD_PIDFILE": self._pidfile(host),
             "FLEET_SSHD_LOG": host_dir / "sshd.log",
             "PATH": f"{self.bin_dir}:{SYSTEM_PATH}",
+            "SHLVL": "1",  # bash sources ~/.bashrc for SSH commands only at level 0: keep hosts clean of it
         }
         return (
             f"ListenAddress {self.addresses[host]}:{self.ports[host]}\n"
