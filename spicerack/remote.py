@@ -9,10 +9,11 @@ import logging
 import math
 import sys
 import time
+from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TextIO, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ClusterShell.MsgTree import MsgTreeElem
 from ClusterShell.NodeSet import NodeSetException
@@ -468,10 +469,12 @@ class RemoteHosts:
         if batch_size is not None:
             try:
                 size = target_batch_size(str(batch_size))
-            except ValueError as e:  # argparse.ArgumentTypeError is a ValueError too
+            except (ArgumentTypeError, ValueError, IndexError) as e:
                 raise RemoteError(
                     f"Invalid batch_size {batch_size!r}: expected a positive integer or a percentage like '25%'"
                 ) from e
+        if isinstance(batch_sleep, int) and not isinstance(batch_sleep, bool):
+            batch_sleep = float(batch_sleep)  # cumin accepts only floats
         try:
             return transports.Target(
                 self._hosts, batch_size=size["value"], batch_size_ratio=size["ratio"], batch_sleep=batch_sleep
@@ -680,7 +683,7 @@ def _prepend_sudo(command: str | Command) -> str | Command:
     return Command(f"sudo -i {command.command}", timeout=command.timeout, ok_codes=command.ok_codes)
 
 
-def _wanted(requested: bool | None, stream: TextIO) -> bool:
+def _wanted(requested: bool | None, stream: object) -> bool:
     """Resolve a print option: an explicit choice wins, otherwise print only to an interactive terminal."""
     if requested is not None:
         return requested
