@@ -4,15 +4,15 @@ Each client is built on the first call of its accessor method, and its module (a
 needs) is imported only then, so that ``import spicerack`` and ``cookbook -l`` stay fast.
 """
 
-import logging
 import os
-import socket
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
+    import logging
     from contextlib import AbstractContextManager
 
     from requests import Session
@@ -101,11 +101,20 @@ class Spicerack:
         self._http_proxy = http_proxy
         self._etcd_config = etcd_config
         self._get_cookbook_callback = get_cookbook_callback
-        self._username = _get_username()
-        self._current_hostname = socket.gethostname()
         self._actions: ActionsDict | None = None
         self._locks: dict[str, Lock | LocalLock | NoLock] = {}
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
+
+    @cached_property
+    def _username(self) -> str:
+        # Looked up on first use: wmflib's import alone costs more than a listing should.
+        return _get_username()
+
+    @cached_property
+    def _current_hostname(self) -> str:
+        import socket  # noqa: PLC0415 - keeps `import spicerack` light
+
+        return socket.gethostname()
 
     def __getattr__(self, name: str) -> Any:
         """Reach the accessors added by the configured ``extender_class``."""
@@ -157,13 +166,17 @@ class Spicerack:
         return {"http": self._http_proxy, "https": self._http_proxy}
 
     @property
-    def irc_logger(self) -> logging.Logger:
+    def irc_logger(self) -> "logging.Logger":
         """A logger whose messages go to the log files and, outside DRY-RUN, to IRC."""
+        import logging  # noqa: PLC0415 - keeps `import spicerack` light
+
         return logging.getLogger(irc_logger_name)
 
     @property
-    def sal_logger(self) -> logging.Logger:
+    def sal_logger(self) -> "logging.Logger":
         """A logger whose messages go to the log files and, outside DRY-RUN, to the Server Admin Log."""
+        import logging  # noqa: PLC0415 - keeps `import spicerack` light
+
         return logging.getLogger(sal_logger_name)
 
     @property
