@@ -130,7 +130,7 @@ class TcpIrcRelay:
         if self._thread.is_alive():
             self._abandoned = True
             unsent = self._queue.qsize()
-            self._warn_once(f"gave up after {self.flush_timeout:g}s with about {unsent} messages not sent")
+            self._warn_once(f"gave up after {self.flush_timeout:g}s with {unsent} message(s) not sent")
         if self.failed or self.dropped:
             logger.debug(
                 "IRC relay %s: %d messages sent, %d failed, %d dropped", self, self.sent, self.failed, self.dropped

@@ -6,4 +6,6 @@ Each server module defines session-scoped fixtures; they are imported here so th
 from tests.integration.servers.alertmanager import *  # noqa: F403
 from tests.integration.servers.etcd import *  # noqa: F403
 from tests.integration.servers.http import *  # noqa: F403
+from tests.integration.servers.ngircd import *  # noqa: F403
 from tests.integration.servers.sshd import *  # noqa: F403
+from tests.integration.servers.tcpircbot import *  # noqa: F403
