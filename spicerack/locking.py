@@ -591,7 +591,7 @@ class Lock(_LockBase):
         """
         super().__init__(prefix=prefix, owner=owner, dry_run=dry_run, max_wait=max_wait, retry_delay=retry_delay)
         self._etcd = _EtcdGateway(config, config_source)
-        self._leases: dict[str, int] = {}
+        self._held: dict[str, tuple[int, ConcurrentLock]] = {}  # Slot ID -> lease and slot, of this instance
 
     def _read(self, key: str) -> KeyLocks:
         return self._read_with_revision(key)[0]
@@ -619,13 +619,17 @@ class Lock(_LockBase):
         if not response.get("succeeded", False):
             self._revoke_quietly(lease)
             return False
-        self._leases[lock.uuid] = lease
+        self._held[lock.uuid] = (lease, lock)
         return True
 
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
-        slot_key = f"{key}/{lock_id}"
+        if lock_id in self._held:
+            lease, lock = self._held[lock_id]
+            response = self._etcd.call("lease/revoke", {"ID": lease}, missing_ok=True)
+            del self._held[lock_id]
+            return None if response.get("code") == 5 else lock  # 5: NOT_FOUND, the lease expired
+        slot_key = f"{key}/{lock_id}"  # Taken by another instance: find its lease
         kvs = self._etcd.call("kv/range", {"key": _b64encode(slot_key)}).get("kvs", [])
-        self._leases.pop(lock_id, None)
         if not kvs:
             return None
         lease = int(kvs[0].get("lease", 0))

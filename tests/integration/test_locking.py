@@ -445,3 +445,16 @@ def test_etcd_gateway_is_plain_http_json(etcd_server):
     response = requests.post(f"{etcd_server.url}/v3/kv/range", json={"key": "Lw=="}, timeout=5)
     assert response.status_code == 200
     assert "revision" in response.json()["header"]
+
+
+def test_release_by_id_from_another_instance_and_of_unknown_ids(backend, lock_name, caplog):
+    lock_id = backend.lock().acquire(lock_name, concurrency=1, ttl=60)
+    other = backend.lock()
+
+    with caplog.at_level(logging.INFO, logger="spicerack.locking"):
+        other.release(lock_name, lock_id)
+        other.release(lock_name, lock_id)
+
+    assert other.get(lock_name).locks == {}
+    assert f"Released lock for key /spicerack/locks/custom/{lock_name}" in caplog.text
+    assert f"ID {lock_id} not found. Unable to release it. Was expired?" in caplog.text
