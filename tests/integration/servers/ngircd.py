@@ -73,9 +73,14 @@ class IRCClient:
         """Send one IRC protocol line."""
         self._sock.sendall(line.encode("utf-8") + b"\r\n")
 
-    def join(self, channel: str) -> None:
-        """Join a channel, waiting (bounded) for the end of its names list."""
+    def join(self, channel: str, *, wait: bool = True) -> None:
+        """Join a channel, by default waiting (bounded) for the end of its names list."""
         self.send_raw(f"JOIN {channel}")
+        if wait:
+            self.wait_joined(channel)
+
+    def wait_joined(self, channel: str) -> None:
+        """Wait (bounded) for the end of the names list that confirms joining ``channel``."""
         self.wait_for(lambda line: f" 366 {self.nick} {channel} " in line, f"joining {channel}")
 
     def privmsg(self, target: str, text: str) -> None:
@@ -192,9 +197,11 @@ def ngircd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NgircdSe
 def ircbot_channel_session(ngircd_server: NgircdServer) -> Iterator[IRCChannelRelay]:
     """A relay posting to a channel of :py:func:`ngircd_server` through a bot, with a watcher in the channel."""
     bot = IRCClient(ngircd_server, "relaybot")
-    bot.join(CHANNEL)
     watcher = IRCClient(ngircd_server, "watcher")
-    watcher.join(CHANNEL)
+    for client in (bot, watcher):  # ngircd delays a JOIN by a second per connection: let them overlap
+        client.join(CHANNEL, wait=False)
+    for client in (bot, watcher):
+        client.wait_joined(CHANNEL)
     relay = TcpIrcBotRelay(forward=lambda line: bot.privmsg(CHANNEL, line))
     relay.start()
     yield IRCChannelRelay(relay, bot, watcher, CHANNEL)
