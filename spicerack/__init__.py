@@ -19,11 +19,15 @@ if TYPE_CHECKING:
     from wmflib.actions import ActionsDict
 
     from spicerack.administrative import Reason
+    from spicerack.alerting import AlertingHosts
     from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, TypeHosts
     from spicerack.apiclient import APIClient
+    from spicerack.apt import AptGetHosts
     from spicerack.cookbook import LockArgs
+    from spicerack.icinga import IcingaHosts
     from spicerack.locking import LocalLock, Lock, NoLock
-    from spicerack.remote import Remote
+    from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
+    from spicerack.remote import Remote, RemoteHosts
 
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
 
@@ -343,6 +347,113 @@ class Spicerack:
         return alertmanager_from_config(
             self._spicerack_config_dir, instance_name, proxies=self.requests_proxies, dry_run=self._dry_run
         )
+
+    def icinga_master_host(self) -> "RemoteHosts":
+        """Return the Icinga master host: ``master_host`` of ``icinga/config.yaml``, else the CNAME of the Icinga site.
+
+        Raises:
+            spicerack.icinga.IcingaError: if ``icinga/config.yaml`` is invalid.
+
+        """
+        from spicerack.icinga import ICINGA_DOMAIN, load_icinga_config  # noqa: PLC0415 - imported on first use
+
+        master_host = load_icinga_config(self._spicerack_config_dir).master_host
+        if not master_host:
+            from wmflib.dns import Dns  # noqa: PLC0415 - imported on first use
+
+            master_host = Dns().resolve_cname(ICINGA_DOMAIN)
+        return self.remote().query(master_host)
+
+    def icinga_hosts(self, target_hosts: "TypeHosts", *, verbatim_hosts: bool = False) -> "IcingaHosts":
+        """Return a client to downtime, recheck and inspect the given hosts on Icinga.
+
+        To act on both Icinga and Alertmanager, use :py:meth:`alerting_hosts` instead.
+
+        Arguments:
+            target_hosts: the hosts, as a NodeSet or a sequence of names.
+            verbatim_hosts: use the host names as they are, instead of taking them as FQDNs and keeping the first
+                label only.
+
+        Raises:
+            spicerack.icinga.IcingaError: if no host is given or the Icinga master cannot be used.
+
+        """
+        from spicerack.icinga import IcingaHosts, load_icinga_config  # noqa: PLC0415 - imported on first use
+
+        config = load_icinga_config(self._spicerack_config_dir)
+        return IcingaHosts(
+            self.icinga_master_host(),
+            target_hosts,
+            verbatim_hosts=verbatim_hosts,
+            dry_run=self._dry_run,
+            config_file=config.config_file,
+            status_command=config.status_command,
+        )
+
+    def alerting_hosts(self, target_hosts: "TypeHosts", *, verbatim_hosts: bool = False) -> "AlertingHosts":
+        """Return a client to downtime the given hosts on both Alertmanager and Icinga.
+
+        Arguments:
+            target_hosts: the hosts, as a NodeSet or a sequence of names.
+            verbatim_hosts: use the host names as they are, instead of taking them as FQDNs and keeping the first
+                label only.
+
+        """
+        from spicerack.alerting import AlertingHosts  # noqa: PLC0415 - imported on first use
+
+        return AlertingHosts(
+            self.alertmanager_hosts(target_hosts, verbatim_hosts=verbatim_hosts),
+            self.icinga_hosts(target_hosts, verbatim_hosts=verbatim_hosts),
+        )
+
+    def puppet(self, remote_hosts: "RemoteHosts") -> "PuppetHosts":
+        """Return a client to manage Puppet on the given hosts.
+
+        Arguments:
+            remote_hosts: the hosts.
+
+        """
+        from spicerack.puppet import PuppetHosts  # noqa: PLC0415 - imported on first use
+
+        return PuppetHosts(remote_hosts)
+
+    def puppet_server(self) -> "PuppetServer":
+        """Return a client to manage nodes and certificates on the Puppet server and CA.
+
+        The server is ``ca_server`` of ``puppet/config.yaml`` if set, else the target of the ``_x-puppet-ca._tcp``
+        SRV record of its ``srv_domain`` (default ``eqiad.wmnet``).
+
+        Raises:
+            spicerack.puppet.PuppetServerError: if the server cannot be found.
+
+        """
+        from spicerack.puppet import PuppetServer, puppet_ca_server  # noqa: PLC0415 - imported on first use
+
+        return PuppetServer(self.remote().query(puppet_ca_server(self._spicerack_config_dir)))
+
+    def puppet_master(self) -> "PuppetMaster":
+        """Return a client to manage nodes and certificates on an older Puppet master and CA.
+
+        The master is ``ca_server`` of ``puppet/config.yaml`` if set, else the CA of this host's Puppet agent.
+
+        Raises:
+            spicerack.puppet.PuppetServerError: if the master cannot be found.
+
+        """
+        from spicerack.puppet import PuppetMaster, puppet_ca_server  # noqa: PLC0415 - imported on first use
+
+        return PuppetMaster(self.remote().query(puppet_ca_server(self._spicerack_config_dir, legacy=True)))
+
+    def apt_get(self, remote_hosts: "RemoteHosts") -> "AptGetHosts":
+        """Return a client to manage Debian packages with ``apt-get`` on the given hosts.
+
+        Arguments:
+            remote_hosts: the hosts.
+
+        """
+        from spicerack.apt import AptGetHosts  # noqa: PLC0415 - imported on first use
+
+        return AptGetHosts(remote_hosts)
 
 
 def _get_username() -> str:

@@ -1,0 +1,703 @@
+"""Downtimes, rechecks and status of hosts and services on Icinga, driven through the Icinga master host.
+
+Commands are written to Icinga's external command file on the master (its path is read from the ``command_file``
+directive of the Icinga configuration) and the status is read with the ``icinga-status`` script, all through
+:py:class:`spicerack.remote.RemoteHosts`. In DRY-RUN the commands are only logged; the status is still read.
+
+The master is found as the reference does, through the CNAME of :py:data:`ICINGA_DOMAIN`, unless
+``<spicerack_config_dir>/icinga/config.yaml`` says otherwise (every key is optional)::
+
+    master_host: alert1001.example.org  # a cumin query matching the Icinga master
+    config_file: /etc/icinga/icinga.cfg  # Icinga's configuration on the master, with the command_file directive
+    status_command: /usr/local/bin/icinga-status  # the icinga-status script on the master
+"""
+
+import json
+import logging
+import re
+import shlex
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cumin import NodeSet, nodeset_fromlist
+from cumin.transports import Command
+
+from spicerack.administrative import Reason
+from spicerack.decorators import retry
+from spicerack.exceptions import SpicerackCheckError, SpicerackError
+from spicerack.remote import RemoteError, RemoteHosts
+
+__all__ = [
+    "ICINGA_DOMAIN",
+    "MIN_DOWNTIME_SECONDS",
+    "CommandFile",
+    "HostStatus",
+    "HostsStatus",
+    "IcingaCheckError",
+    "IcingaConfig",
+    "IcingaError",
+    "IcingaHosts",
+    "IcingaStatusNotFoundError",
+    "IcingaStatusParseError",
+    "load_icinga_config",
+]
+
+ICINGA_DOMAIN: str = "icinga.wikimedia.org"
+"""The name whose CNAME is the Icinga master host, when the configuration does not name it."""
+MIN_DOWNTIME_SECONDS: int = 60
+"""The shortest downtime accepted, in seconds."""
+ICINGA_CONFIG_FILE: str = "/etc/icinga/icinga.cfg"
+"""Icinga's configuration file on the master, where the ``command_file`` directive is read."""
+ICINGA_STATUS_COMMAND: str = "/usr/local/bin/icinga-status"
+"""The script printing the Icinga status of hosts as JSON, on the master."""
+CONFIG_PATH: tuple[str, str] = ("icinga", "config.yaml")
+"""Where the optional configuration is, below Spicerack's configuration directory."""
+
+logger = logging.getLogger(__name__)
+
+
+class IcingaError(SpicerackError):
+    """An Icinga operation failed or was asked with invalid parameters."""
+
+
+class IcingaCheckError(SpicerackCheckError):
+    """A check on the Icinga status did not pass (yet)."""
+
+
+class IcingaStatusParseError(IcingaError):
+    """The output of the status script could not be parsed."""
+
+
+class IcingaStatusNotFoundError(IcingaError):
+    """Some hosts are unknown to Icinga."""
+
+    def __init__(self, hostnames: Sequence[str]) -> None:
+        """Name the missing hosts in the message.
+
+        Arguments:
+            hostnames: the hosts missing from the Icinga status.
+
+        """
+        if len(hostnames) == 1:
+            super().__init__(f"Host {hostnames[0]} was not found in Icinga status")
+        else:
+            super().__init__(f"Hosts {', '.join(hostnames)} were not found in Icinga status")
+        self.hostnames = list(hostnames)
+
+
+@dataclass(frozen=True)
+class IcingaConfig:
+    """Where the Icinga master is and where its configuration and status script are on it."""
+
+    master_host: str = ""
+    """A cumin query matching the master; empty to resolve the CNAME of :py:data:`ICINGA_DOMAIN`."""
+    config_file: str = ICINGA_CONFIG_FILE
+    """Icinga's configuration file on the master."""
+    status_command: str = ICINGA_STATUS_COMMAND
+    """The ``icinga-status`` script on the master."""
+
+
+def load_icinga_config(config_dir: str | Path) -> IcingaConfig:
+    """Return the settings of ``<config_dir>/icinga/config.yaml``, or the defaults when the file does not exist.
+
+    Arguments:
+        config_dir: Spicerack's configuration directory.
+
+    Raises:
+        spicerack.icinga.IcingaError: if the file exists but cannot be read, or has unknown or invalid keys.
+
+    """
+    import yaml  # noqa: PLC0415 - only needed when the accessor is used
+
+    config_file = Path(config_dir, *CONFIG_PATH)
+    if not config_file.exists():
+        return IcingaConfig()
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        reason = " ".join(str(e).split())
+        raise IcingaError(f"Unable to load the Icinga configuration {config_file}: {reason}") from e
+    if not isinstance(config, dict):
+        raise IcingaError(f"The Icinga configuration {config_file} must be a mapping")
+
+    known = set(IcingaConfig.__dataclass_fields__)
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise IcingaError(f"Unknown keys {unknown} in the Icinga configuration {config_file}")
+    for key, value in config.items():
+        if not isinstance(value, str) or (key != "master_host" and not value):
+            raise IcingaError(f"Key {key} in the Icinga configuration {config_file} must be a non-empty string")
+    return IcingaConfig(**config)
+
+
+class CommandFile(str):
+    """The path of Icinga's external command file on a master host, read from its configuration and cached."""
+
+    __slots__ = ()
+    _command_files: ClassVar[dict[tuple[str, str], str]] = {}
+
+    def __new__(cls, icinga_host: RemoteHosts, *, config_file: str = ICINGA_CONFIG_FILE) -> "CommandFile":
+        """Read the ``command_file`` directive of the Icinga configuration on the master (once per host and file).
+
+        Arguments:
+            icinga_host: the Icinga master, exactly one host.
+            config_file: Icinga's configuration file on the master.
+
+        Raises:
+            spicerack.icinga.IcingaError: if ``icinga_host`` is not one host or the directive cannot be read.
+
+        """
+        if len(icinga_host) != 1:
+            raise IcingaError(f"Icinga host must match a single host, got: {icinga_host}")
+
+        key = (str(icinga_host), config_file)
+        if key not in cls._command_files:
+            cls._command_files[key] = _read_command_file(icinga_host, config_file)
+        return super().__new__(cls, cls._command_files[key])
+
+
+def _read_command_file(icinga_host: RemoteHosts, config_file: str) -> str:
+    """Return the value of the ``command_file`` directive in Icinga's configuration on the master."""
+    command = r"grep -P '^\s*command_file\s*=.+' " + shlex.quote(config_file)
+    command_file = ""
+    try:
+        results = icinga_host.run_sync(command, is_safe=True, print_output=False, print_progress_bars=False)
+        for _, output in results:
+            command_file = output.message().decode().splitlines()[-1].split("=", 1)[-1].strip()
+    except SpicerackError as e:
+        raise IcingaError(f"Unable to read command_file configuration in {config_file}: {e}") from e
+
+    if not command_file:
+        raise IcingaError(f"Empty or no value found for command_file configuration in {config_file}")
+    return command_file
+
+
+class HostStatus:
+    """The Icinga status of one host and of its services."""
+
+    STATE_UP: str = "UP"
+    """The state of a host that is up; the others are ``DOWN`` and ``UNREACHABLE``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        state: str,
+        optimal: bool,
+        downtimed: bool,
+        notifications_enabled: bool,
+        failed_services: Sequence[Mapping[str, Any]] | None = None,
+        services: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Keep the status as ``icinga-status`` reports it.
+
+        Arguments:
+            name: the host name.
+            state: the host's state: ``UP``, ``DOWN`` or ``UNREACHABLE``.
+            optimal: whether the host is up and all its services are OK.
+            downtimed: whether the host is in a downtime.
+            notifications_enabled: whether the host's notifications are enabled.
+            failed_services: the services that are not OK, each a mapping with at least ``name`` and ``status``.
+            services: the services matching the requested regular expression, in the same form.
+
+        """
+        self.name = name
+        self.state = state
+        self.optimal = optimal
+        self.downtimed = downtimed
+        self.notifications_enabled = notifications_enabled
+        self.failed_services_raw: list[Mapping[str, Any]] = list(failed_services or [])
+        self.services: list[Mapping[str, Any]] = list(services or [])
+
+    @property
+    def failed_services(self) -> list[str]:
+        """The names of the services that are not OK."""
+        return [service["name"] for service in self.failed_services_raw]
+
+    @property
+    def unacked_failed_services(self) -> list[str]:
+        """The names of the services that are not OK and whose problem has not been acknowledged."""
+        return [service["name"] for service in self.failed_services_raw if not _is_acknowledged(service)]
+
+    def __repr__(self) -> str:
+        """Return a representation with the host's name, state and failed services."""
+        return (
+            f"{type(self).__name__}(name={self.name!r}, state={self.state!r}, optimal={self.optimal}, "
+            f"downtimed={self.downtimed}, failed_services={self.failed_services})"
+        )
+
+
+class HostsStatus(dict[str, HostStatus]):
+    """The Icinga status of a set of hosts, by host name."""
+
+    @property
+    def optimal(self) -> bool:
+        """Whether every host is up with all its services OK."""
+        return all(status.optimal for status in self.values())
+
+    @property
+    def non_optimal_hosts(self) -> list[str]:
+        """The hosts that are not up or have some service that is not OK."""
+        return [hostname for hostname, status in self.items() if not status.optimal]
+
+    @property
+    def failed_services(self) -> dict[str, list[str]]:
+        """The names of the services that are not OK, by host, for the hosts that are not optimal."""
+        return {status.name: status.failed_services for status in self.values() if not status.optimal}
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        """The hosts that are down or unreachable."""
+        return [status.name for status in self.values() if status.state != HostStatus.STATE_UP]
+
+
+class IcingaHosts:
+    """Downtime, recheck and inspect a set of hosts on Icinga."""
+
+    def __init__(
+        self,
+        icinga_host: RemoteHosts,
+        target_hosts: NodeSet | Sequence[str],
+        *,
+        verbatim_hosts: bool = False,
+        dry_run: bool = True,
+        config_file: str = ICINGA_CONFIG_FILE,
+        status_command: str = ICINGA_STATUS_COMMAND,
+    ) -> None:
+        """Set up the client for the given hosts on the given Icinga master.
+
+        Arguments:
+            icinga_host: the Icinga master, exactly one host.
+            target_hosts: the hosts, as a NodeSet or a sequence of names.
+            verbatim_hosts: use the host names as they are, instead of taking them as FQDNs and keeping the first
+                label only, as Icinga names the hosts.
+            dry_run: whether this is a DRY-RUN: the commands are then only logged.
+            config_file: Icinga's configuration file on the master, with the ``command_file`` directive.
+            status_command: the ``icinga-status`` script on the master.
+
+        Raises:
+            spicerack.icinga.IcingaError: if no host is given, the master is not one host, or the command file
+                cannot be found on it.
+
+        """
+        if isinstance(target_hosts, str):
+            raise IcingaError(f"Target hosts must be a NodeSet or a sequence of names, got the string {target_hosts!r}")
+        names = list(target_hosts) if verbatim_hosts else [host.split(".")[0] for host in target_hosts]
+        if verbatim_hosts and isinstance(target_hosts, NodeSet):
+            self._target_hosts: NodeSet = target_hosts.copy()
+        else:
+            self._target_hosts = nodeset_fromlist(names)
+        if not self._target_hosts:
+            raise IcingaError("Got empty target hosts list.")
+
+        self._command_file = CommandFile(icinga_host, config_file=config_file)  # Also checks it is a single host
+        self._icinga_host = icinga_host
+        self._verbatim_hosts = verbatim_hosts
+        self._dry_run = dry_run
+        self._status_command = status_command
+
+    @property
+    def target_hosts(self) -> NodeSet:
+        """The hosts, as Icinga names them."""
+        return self._target_hosts.copy()
+
+    @contextmanager
+    def downtimed(
+        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
+    ) -> Iterator[None]:
+        """Run the body of the ``with`` statement while the hosts and their services are downtimed.
+
+        The downtime is removed when the body completes. When the body raises it is kept, so that whatever broke
+        stays silenced until the end of ``duration``, unless ``remove_on_error`` is set.
+
+        Arguments:
+            reason: why the hosts are downtimed.
+            duration: how long the downtime lasts at most.
+            remove_on_error: remove the downtime also when the body raises.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the downtime cannot be set or removed.
+
+        """
+        self.downtime(reason, duration=duration)
+        try:
+            yield
+        except BaseException:
+            if remove_on_error:
+                self.remove_downtime()
+            raise
+        self.remove_downtime()
+
+    def downtime(self, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> None:
+        """Downtime the hosts and all their services, starting now.
+
+        Nothing is downtimed if any host is unknown to Icinga; if the commands fail midway the downtime already
+        set is removed.
+
+        Arguments:
+            reason: why the hosts are downtimed: its author and text become the downtime's author and comment.
+            duration: how long the downtime lasts, at least :py:data:`MIN_DOWNTIME_SECONDS`.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the duration is too short, some host is unknown to Icinga, or the
+                commands fail.
+
+        """
+        duration_seconds = _validated_duration(duration)
+        try:
+            self.get_status()  # Every host must be known to Icinga: a partial downtime would be misleading
+        except IcingaStatusNotFoundError as e:
+            raise IcingaError(f"{e} - no hosts have been downtimed.") from e
+
+        logger.info("Scheduling downtime on Icinga server %s for hosts: %s", self._icinga_host, self._target_hosts)
+        downtime_args = _downtime_args(reason, duration_seconds)
+        try:
+            self._run_commands(
+                self._command_string(command, host, *downtime_args)
+                for command in ("SCHEDULE_HOST_DOWNTIME", "SCHEDULE_HOST_SVC_DOWNTIME")
+                for host in self._target_hosts
+            )
+        except RemoteError as e:
+            self._remove_partial_downtime()
+            raise IcingaError(f"Unable to downtime hosts {self._target_hosts}: {e}") from e
+
+        if self._dry_run:
+            logger.info("DRY-RUN: not verifying that the hosts got downtimed")
+            return
+        try:  # Icinga applies the commands asynchronously: check, but don't fail if it lags
+            self.wait_for_downtimed()
+        except IcingaCheckError as e:
+            logger.warning(e)
+
+    @retry(
+        tries=12,
+        delay=timedelta(seconds=10),
+        backoff_mode="constant",
+        exceptions=(IcingaCheckError,),
+        failure_message="Unable to verify all hosts got downtimed",
+    )
+    def wait_for_downtimed(self) -> None:
+        """Wait until Icinga reports every host as downtimed (retried for up to two minutes).
+
+        Raises:
+            spicerack.icinga.IcingaCheckError: if some hosts are still not downtimed.
+
+        """
+        not_downtimed = [hostname for hostname, status in self.get_status().items() if not status.downtimed]
+        if not_downtimed:
+            raise IcingaCheckError(f"Some hosts are not yet downtimed: {not_downtimed}")
+
+    @contextmanager
+    def services_downtimed(
+        self,
+        service_re: str,
+        reason: Reason,
+        *,
+        duration: timedelta = timedelta(hours=4),
+        remove_on_error: bool = False,
+    ) -> Iterator[None]:
+        """Run the body of the ``with`` statement while the services matching ``service_re`` are downtimed.
+
+        Arguments:
+            service_re: a regular expression matching the names of the services to downtime.
+            reason: why the services are downtimed.
+            duration: how long the downtime lasts at most.
+            remove_on_error: remove the downtime also when the body raises.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the downtime cannot be set or removed.
+
+        """
+        self.downtime_services(service_re, reason, duration=duration)
+        try:
+            yield
+        except BaseException:
+            if remove_on_error:
+                self.remove_service_downtimes(service_re)
+            raise
+        self.remove_service_downtimes(service_re)
+
+    def downtime_services(self, service_re: str, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> None:
+        """Downtime the services matching ``service_re`` on each host that has them, starting now.
+
+        Hosts without matching services are skipped, but at least one service must match on some host.
+
+        Arguments:
+            service_re: a regular expression matching the names of the services to downtime.
+            reason: why the services are downtimed.
+            duration: how long the downtime lasts, at least :py:data:`MIN_DOWNTIME_SECONDS`.
+
+        Raises:
+            re.error: if ``service_re`` is not a valid regular expression.
+            spicerack.icinga.IcingaError: if no service matches, some host is unknown, or the commands fail.
+
+        """
+        duration_seconds = _validated_duration(duration)
+        try:
+            status = self.get_status(service_re)
+        except IcingaStatusNotFoundError as e:
+            raise IcingaError(f"{e} - no hosts have been downtimed.") from e
+
+        matches = [(hostname, service["name"]) for hostname, host in status.items() for service in host.services]
+        if not matches:
+            raise IcingaError(f'No services on {self._target_hosts} matched "{service_re}"')
+
+        unique_services = {name for _, name in matches}
+        matched_hosts = {hostname for hostname, _ in matches}
+        logger.info(
+            'Scheduling downtime on Icinga server %s for services "%s" for hosts: %s '
+            "(matched %d unique service names on %d hosts)",
+            self._icinga_host,
+            service_re,
+            self._target_hosts,
+            len(unique_services),
+            len(matched_hosts),
+        )
+        downtime_args = _downtime_args(reason, duration_seconds)
+        try:
+            self._run_commands(
+                self._command_string("SCHEDULE_SVC_DOWNTIME", hostname, service, *downtime_args)
+                for hostname, service in matches
+            )
+        except RemoteError as e:
+            raise IcingaError(f'Unable to downtime services "{service_re}" on {self._target_hosts}: {e}') from e
+
+    def remove_downtime(self) -> None:
+        """Remove the downtimes of the hosts and of their services.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the command fails.
+
+        """
+        logger.info("Removing downtime on Icinga server %s for hosts: %s", self._icinga_host, self._target_hosts)
+        self.run_icinga_command("DEL_DOWNTIME_BY_HOST_NAME")
+
+    def remove_service_downtimes(self, service_re: str) -> None:
+        """Remove the downtimes of the services matching ``service_re``; services not downtimed are skipped.
+
+        Arguments:
+            service_re: a regular expression matching the names of the services.
+
+        Raises:
+            re.error: if ``service_re`` is not a valid regular expression.
+            spicerack.icinga.IcingaError: if no service matches or the commands fail.
+
+        """
+        status = self.get_status(service_re)
+        if not any(host.services for host in status.values()):
+            raise IcingaError(f'No services on {self._target_hosts} matched "{service_re}"')
+
+        commands = [
+            self._command_string("DEL_DOWNTIME_BY_HOST_NAME", hostname, service["name"])
+            for hostname, host in status.items()
+            for service in host.services
+            if _downtime_depth(service)
+        ]
+        if not commands:
+            logger.info("No services downtimed, nothing to do.")
+            return
+        logger.info(
+            'Removing downtime on Icinga server %s for services "%s" for hosts: %s',
+            self._icinga_host,
+            service_re,
+            self._target_hosts,
+        )
+        self._run_commands(commands)
+
+    def recheck_all_services(self) -> None:
+        """Have Icinga check again, now, all the services of the hosts.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the command fails.
+
+        """
+        self.run_icinga_command("SCHEDULE_FORCED_HOST_SVC_CHECKS", str(int(time.time())))
+
+    def recheck_failed_services(self) -> None:
+        """Have Icinga check again, now, the services of the hosts that are not OK.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the status cannot be read or the commands fail.
+
+        """
+        status = self.get_status()
+        if status.optimal:
+            return
+        now = str(int(time.time()))
+        self._run_commands(
+            self._command_string("SCHEDULE_FORCED_SVC_CHECK", hostname, service, now)
+            for hostname, failed in status.failed_services.items()
+            for service in failed
+        )
+
+    def run_icinga_command(self, command: str, *args: str) -> None:
+        """Send an external command to Icinga for each host: ``COMMAND;<host>;<args...>``.
+
+        The lower level API, for the Icinga commands that take the host name as first argument and are not
+        covered by the other methods.
+
+        Arguments:
+            command: the Icinga external command (e.g. ``SCHEDULE_FORCED_HOST_CHECK``).
+            *args: its arguments after the host name.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the command fails.
+
+        See Also:
+            https://icinga.com/docs/icinga1/latest/en/extcommands2.html
+
+        """
+        self._run_commands(self._command_string(command, host, *args) for host in self._target_hosts)
+
+    def get_status(self, service_re: str = "") -> HostsStatus:
+        """Return the current Icinga status of the hosts (read also in DRY-RUN).
+
+        Arguments:
+            service_re: a regular expression: when set, the services matching it are reported in each host's
+                ``services``.
+
+        Raises:
+            re.error: if ``service_re`` is not a valid regular expression.
+            spicerack.icinga.IcingaStatusNotFoundError: if some host is unknown to Icinga.
+            spicerack.icinga.IcingaStatusParseError: if the status cannot be parsed.
+            spicerack.icinga.IcingaError: if the status cannot be read.
+
+        """
+        if service_re:
+            re.compile(service_re)
+
+        options = " --verbatim-hosts" if self._verbatim_hosts else ""
+        if service_re:
+            options += f" --services {shlex.quote(service_re)}"
+        # The script exits non-zero when some host is missing or not optimal: its output tells which.
+        command = Command(f'{self._status_command} -j{options} "{self._target_hosts}"', ok_codes=[])
+        try:
+            results = self._icinga_host.run_sync(command, is_safe=True, print_output=False, print_progress_bars=False)
+            output = next((output.message().decode() for _, output in results), None)
+        except RemoteError as e:
+            raise IcingaError(f"Unable to get the status for the given hosts: {e}") from e
+        if output is None:
+            raise IcingaError("Unable to get the status for the given hosts, no output from icinga-status")
+        return _parse_status(output)
+
+    def wait_for_optimal(self, *, skip_acked: bool = False) -> None:
+        """Have the failed services checked again, then wait until all hosts are optimal (up to about six minutes).
+
+        Arguments:
+            skip_acked: consider optimal also the services that are not OK but whose problem was acknowledged.
+
+        Raises:
+            spicerack.icinga.IcingaError: if the hosts are still not optimal at the end.
+
+        """
+        self.recheck_failed_services()
+        self._check_optimal(skip_acked)
+
+    @retry(tries=15, delay=timedelta(seconds=3), backoff_mode="linear", exceptions=(IcingaError,))
+    def _check_optimal(self, skip_acked: bool) -> None:
+        """Raise IcingaError unless every host is up with all its (unacknowledged) services OK."""
+        status = self.get_status()
+        failed = [f"{name}:DOWN" for name in status.failed_hosts]
+        for name, host in status.items():
+            services = host.unacked_failed_services if skip_acked else host.failed_services
+            if services:
+                failed.append(f"{name}:{','.join(services)}")
+        if failed:
+            raise IcingaError(f"Not all services are recovered: {' '.join(failed)}")
+
+    def _command_string(self, *fields: str) -> str:
+        """Return the shell command writing one external command, made of ``fields``, to Icinga's command file."""
+        line = f"[{int(time.time())}] {';'.join(fields)}"
+        write = f"printf '%s\\n' {shlex.quote(line)} > {shlex.quote(str(self._command_file))}"
+        return f"bash -c {shlex.quote(write)}"
+
+    def _run_commands(self, commands: Iterator[str] | Sequence[str]) -> None:
+        """Run the given command strings on the master, one after the other (skipped in DRY-RUN)."""
+        command_list = list(commands)
+        if not command_list:
+            return
+        if self._dry_run:
+            logger.info("DRY-RUN: would have sent %d commands to Icinga on %s", len(command_list), self._icinga_host)
+            logger.debug("DRY-RUN: skipped commands: %s", command_list)
+            return
+        try:
+            self._icinga_host.run_sync(*command_list, print_output=False, print_progress_bars=False)
+        except RemoteError as e:
+            raise IcingaError(f"Unable to send the commands to Icinga on {self._icinga_host}: {e}") from e
+
+    def _remove_partial_downtime(self) -> None:
+        """Best effort removal of a downtime whose scheduling failed midway."""
+        try:
+            self.remove_downtime()
+        except IcingaError as e:
+            logger.error("Unable to remove the partial downtime of %s: %s", self._target_hosts, e)
+
+
+def _validated_duration(duration: timedelta) -> int:
+    """Return the duration in seconds, raising IcingaError if it is shorter than the minimum."""
+    seconds = int(duration.total_seconds())
+    if seconds < MIN_DOWNTIME_SECONDS:
+        raise IcingaError(f"Downtime duration must be at least 1 minute, got: {duration}")
+    return seconds
+
+
+def _downtime_args(reason: Reason, duration_seconds: int) -> tuple[str, ...]:
+    """Return the arguments of Icinga's downtime commands after the host (and service) name."""
+    start = int(time.time())
+    return (
+        str(start),
+        str(start + duration_seconds),
+        "1",  # fixed: from start to end
+        "0",  # not triggered by another downtime
+        str(duration_seconds),
+        reason.owner,
+        reason.reason,
+    )
+
+
+def _parse_status(output: str) -> HostsStatus:
+    """Return the HostsStatus of icinga-status' JSON output, raising if hosts are missing or it is malformed."""
+    try:
+        status = json.loads(output)
+    except json.JSONDecodeError as e:
+        raise IcingaStatusParseError(f"Unable to parse Icinga status: {output[:200]!r}") from e
+    if not isinstance(status, dict):
+        raise IcingaStatusParseError(f"Unable to parse Icinga status, expected a mapping: {output[:200]!r}")
+
+    missing = [hostname for hostname, host in status.items() if not host]  # null (or false) for unknown hosts
+    if missing:
+        raise IcingaStatusNotFoundError(missing)
+
+    fields = ("name", "state", "optimal", "downtimed", "notifications_enabled", "failed_services", "services")
+    try:
+        return HostsStatus(
+            {
+                hostname: HostStatus(**{key: value for key, value in host.items() if key in fields})
+                for hostname, host in status.items()
+            }
+        )
+    except (TypeError, AttributeError) as e:
+        raise IcingaStatusParseError(f"Unable to parse Icinga status: {e}") from e
+
+
+def _service_status(service: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = service.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _is_acknowledged(service: Mapping[str, Any]) -> bool:
+    """Whether a failed service's problem has been acknowledged, as Icinga's status reports it."""
+    return str(_service_status(service).get("problem_has_been_acknowledged", "0")) not in ("0", "", "False")
+
+
+def _downtime_depth(service: Mapping[str, Any]) -> int:
+    """How many downtimes a service is in, as Icinga's status reports it."""
+    try:
+        return int(_service_status(service).get("scheduled_downtime_depth", 0))
+    except (TypeError, ValueError):
+        return 0
