@@ -476,7 +476,12 @@ class _LockBase(metaclass=ABCMeta):
 
         """
         taken: list[str] = []
-        self._acquire(name, concurrency=concurrency, ttl=ttl, taken=taken)
+        try:
+            self._acquire(name, concurrency=concurrency, ttl=ttl, taken=taken)
+        except BaseException:  # Interrupted right after taking it: the caller would never get the ID to release it
+            for lock_id in taken:
+                self.release(name, lock_id)
+            raise
         return taken[0]
 
     def release(self, name: str, lock_id: str) -> None:
