@@ -228,7 +228,10 @@ class FakeIcinga:
             host = self._status["hosts"].get(args[0]) if args else None
             if host is None:
                 return  # Icinga ignores (and logs) commands for unknown hosts
-            _apply_command(host, command, args[1:])
+            try:
+                _apply_command(host, command, args[1:])
+            except (ValueError, IndexError, KeyError):
+                return  # Icinga rejects (and logs) commands with bad arguments
             self._write()
 
     def _write(self) -> None:
@@ -251,8 +254,8 @@ def _new_host(services: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _downtime(args: list[str]) -> dict[str, Any]:
-    """A downtime from the arguments start;end;fixed;trigger;duration;author;comment."""
-    start, end, fixed, trigger, duration, author, comment = args
+    """A downtime from the arguments start;end;fixed;trigger;duration;author;comment (the rest of the line)."""
+    start, end, fixed, trigger, duration, author, *comment_parts = args
     return {
         "start": int(start),
         "end": int(end),
@@ -260,7 +263,7 @@ def _downtime(args: list[str]) -> dict[str, Any]:
         "trigger": trigger,
         "duration": int(duration),
         "author": author,
-        "comment": comment,
+        "comment": ";".join(comment_parts),
     }
 
 
