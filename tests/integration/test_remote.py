@@ -3,13 +3,23 @@
 import inspect
 import logging
 import subprocess
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from cumin.transports import Command
 
 from spicerack import Spicerack
-from spicerack.remote import NodeSet, Remote, RemoteCheckError, RemoteError, RemoteExecutionError, RemoteHosts
+from spicerack.remote import (
+    LBRemoteCluster,
+    NodeSet,
+    Remote,
+    RemoteCheckError,
+    RemoteError,
+    RemoteExecutionError,
+    RemoteHosts,
+)
 
 TEN_HOSTS = "test-host[01-10]"
 
@@ -276,3 +286,40 @@ def test_dry_run_wait_reboot_since_checks_once_without_failing(ssh_fleet, caplog
 def test_invalid_query_is_a_clear_error(remote_fleet):
     with pytest.raises(RemoteError, match="Failed to execute Cumin query"):
         remote_fleet.query("test-host[01-")
+
+
+class RecordingConftool:
+    """Conftool stand-in that records when each group of hosts was depooled."""
+
+    def __init__(self):
+        self.windows = []
+
+    def get(self, **tags):
+        return []
+
+    @contextmanager
+    def change_and_revert(self, field, original, changed, **tags):
+        start = time.time()
+        yield
+        self.windows.append((set(tags["name"].split("|")), start, time.time()))
+
+
+def test_lb_cluster_runs_each_group_while_it_is_depooled(remote_fleet, ssh_fleet, clean_markers):
+    conftool = RecordingConftool()
+    cluster = LBRemoteCluster(None, remote_fleet.query(TEN_HOSTS), conftool)
+
+    results = cluster.run("date +%s.%N > $FLEET_STATE_DIR/lb; echo ok", svc_to_depool=["web"], batch_size=4)
+
+    assert [(str(hosts), output.message().decode()) for hosts, output in results] == [
+        ("test-host[01-04]", "ok"),
+        ("test-host[05-07]", "ok"),
+        ("test-host[08-10]", "ok"),
+    ]
+    assert [sorted(names) for names, _, _ in conftool.windows] == [
+        [f"test-host{i:02d}" for i in range(1, 5)],
+        [f"test-host{i:02d}" for i in range(5, 8)],
+        [f"test-host{i:02d}" for i in range(8, 11)],
+    ]
+    for names, start, end in conftool.windows:
+        for host in names:
+            assert start <= float(_marker(ssh_fleet, host, "lb").read_text()) <= end
