@@ -455,7 +455,7 @@ class RemoteHosts:
 
         failed_hosts = _failed_hosts(worker)
         if self._dry_run:
-            logger.warning("DRY-RUN: safe commands %s failed on hosts %s, going on", commands, failed_hosts)
+            logger.warning("Commands %s failed on hosts %s, not raised in DRY-RUN mode", commands, failed_hosts)
             return worker.get_results()  # type: ignore[no-any-return]
 
         logger.debug("Cumin execution failed with exit code %d on hosts %s", return_code, failed_hosts)
