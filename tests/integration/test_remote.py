@@ -323,3 +323,13 @@ def test_lb_cluster_runs_each_group_while_it_is_depooled(remote_fleet, ssh_fleet
     for names, start, end in conftool.windows:
         for host in names:
             assert start <= float(_marker(ssh_fleet, host, "lb").read_text()) <= end
+
+
+def test_dry_run_safe_command_failure_is_logged_not_raised(ssh_fleet, caplog):
+    remote_hosts = Remote(str(ssh_fleet.cumin_config), dry_run=True).query("test-host0[1-2]")
+
+    with caplog.at_level(logging.WARNING, logger="spicerack.remote"):
+        results = remote_hosts.run_sync('echo checked; test "$FLEET_HOST" = test-host01', is_safe=True)
+
+    assert RemoteHosts.results_to_list(results) == [(NodeSet("test-host0[1-2]"), "checked")]
+    assert "failed on hosts test-host02, not raised in DRY-RUN mode" in caplog.text
