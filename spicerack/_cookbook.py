@@ -9,9 +9,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeGuard
 
 from spicerack import Spicerack, SpicerackExtenderBase, _log, cookbook
 from spicerack._config import ConfigError, RunnerConfig, load_config
+from spicerack._listing_cache import (
+    ListedCookbook,
+    ListingCache,
+    ModuleRecord,
+    is_tree_dependent,
+    scan_trees,
+    summarize,
+)
 from spicerack._menu import BaseItem, CookbookItem, TreeItem
 from spicerack._module_api import module_title, module_to_cookbook_class
 from spicerack.exceptions import SpicerackError
@@ -108,6 +117,7 @@ class CookbookCollection:
         self.args = list(args)
         self.errors: list[str] = []
         self.root = TreeItem("", "", self.args, spicerack)
+        self._recorded_errors: list[str] | None = None
         _activate_trees(self.base_dirs)
 
     def collect(self, prefix: str = "") -> TreeItem:
@@ -118,6 +128,81 @@ class CookbookCollection:
                 continue
             self._load_module(module_name)
         return self.root
+
+    def collect_listing(self, prefix: str = "", cache_dir: Path | None = None) -> TreeItem:
+        """Like :py:meth:`collect`, for a listing: modules unchanged since a previous listing are not imported.
+
+        Their cookbooks and errors come from the listing cache (see :py:mod:`spicerack._listing_cache`); the items
+        of such modules can be listed, not run.
+        """
+        files = scan_trees(self.base_dirs)
+        cache = ListingCache(self.base_dirs, files, cache_dir)
+        for module_name in sorted(files.modules):
+            relative = module_name[len(COOKBOOKS_PACKAGE) + 1 :]
+            if prefix and not _under(relative, prefix):
+                continue
+            record = cache.get(module_name)
+            if record is None or not self._replay(module_name, record, cache.groups):
+                self._load_and_record(module_name, cache)
+        cache.save()
+        return self.root
+
+    def _load_and_record(self, module_name: str, cache: ListingCache) -> None:
+        self._recorded_errors = []
+        try:
+            items = self._load_module(module_name)
+            errors = self._recorded_errors
+        finally:
+            self._recorded_errors = None
+        if items is None and not errors:
+            return  # already in the tree under another base dir: nothing to learn
+        files = cache.files.modules[module_name]
+        try:
+            summaries = [summarize(item) for item in items or []]
+        except Exception:  # e.g. an owner_team property raising: list it as usual, but don't remember it
+            return
+        digest = cache.digest if any(is_tree_dependent(path) for path, _, _ in files) else None
+        cache.store(module_name, ModuleRecord(files, items is not None, summaries, errors, digest))
+        self._store_groups(module_name, cache)
+
+    def _store_groups(self, module_name: str, cache: ListingCache) -> None:
+        group = self.root
+        parts = module_name.split(".")[1:-1]
+        for index, part in enumerate(parts):
+            item = group.items.get(part)
+            if not isinstance(item, TreeItem):
+                return
+            cache.store_group(".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])), item._title, item.owner_team)
+            group = item
+
+    def _replay(self, module_name: str, record: ModuleRecord, groups: dict[str, tuple[str, str]]) -> bool:
+        """Add a module's cookbooks and report its errors as stored; False if the stored groups are incomplete."""
+        package, leaf = module_name.rsplit(".", 1)
+        if not record.grouped:
+            for message in record.errors:
+                self._report(message)
+            return True
+        parts = package.split(".")[1:]
+        packages = [".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])) for index in range(len(parts))]
+        if any(name not in groups for name in packages):
+            return False
+        group = self.root
+        for part, name in zip(parts, packages, strict=True):
+            existing = group.items.get(part)
+            if isinstance(existing, TreeItem):
+                group = existing
+                continue
+            title, owner_team = groups[name]
+            subgroup = TreeItem(part, group.full_name, self.args, self.spicerack, title=title, owner_team=owner_team)
+            group.append(subgroup)
+            group = subgroup
+        if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
+            return True
+        for message in record.errors:
+            self._report(message)
+        for item in record.items:
+            group.append(ListedCookbook(item, self.args, self.spicerack))
+        return True
 
     def get_item(self, name: str, args: Sequence[str] | None = None) -> BaseItem | None:
         """Return the cookbook or group with the given dotted full name (empty: the root group), or None."""
@@ -212,37 +297,35 @@ class CookbookCollection:
             group = subgroup
         return group
 
-    def _load_module(self, module_name: str) -> None:
+    def _load_module(self, module_name: str) -> list[CookbookItem] | None:
+        """Import a cookbook module into its group; return the cookbooks added, None if its group failed."""
         package = module_name.rsplit(".", 1)[0]
         group = self._group_for(package)
         if group is None:
-            return
+            return None
         leaf = module_name.rsplit(".", 1)[1]
         if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
-            return
+            return None
         module = self._import(module_name)
         if module is None:
-            return
+            return []
         try:
             classes = self._cookbook_classes(module, group)
         except AttributeError as e:
             self._report(f"Unable to load cookbook {module_name[len(COOKBOOKS_PACKAGE) + 1 :]}: {e}")
-            return
+            return []
+        added: list[CookbookItem] = []
         for class_obj in classes:
             try:
-                group.append(CookbookItem(class_obj, self.args, self.spicerack))
+                added.append(CookbookItem(class_obj, self.args, self.spicerack))
             except Exception as e:
                 self._report(f"Unable to load cookbook {class_obj.__module__}: {_one_line(e)}")
+            else:
+                group.append(added[-1])
+        return added
 
     def _cookbook_classes(self, module: ModuleType, group: TreeItem) -> list[type[cookbook.CookbookBase]]:
-        classes = [
-            value
-            for value in vars(module).values()
-            if isinstance(value, type)
-            and issubclass(value, cookbook.CookbookBase)
-            and value.__module__ == module.__name__
-            and not getattr(value, "__abstractmethods__", None)
-        ]
+        classes = [value for value in vars(module).values() if _is_cookbook_class(value, module.__name__)]
         classes.sort(key=lambda class_obj: class_obj.__name__)
         if not classes:
             classes = [module_to_cookbook_class(module, CookbookItem.fallback_title)]
@@ -264,9 +347,21 @@ class CookbookCollection:
         return None
 
     def _report(self, message: str) -> None:
+        if self._recorded_errors is not None:
+            self._recorded_errors.append(message)
         if message not in self.errors:
             self.errors.append(message)
             logger.error(message)
+
+
+def _is_cookbook_class(value: object, module_name: str) -> TypeGuard[type[cookbook.CookbookBase]]:
+    """Whether a module attribute is a concrete cookbook class defined in that module."""
+    return (
+        isinstance(value, type)
+        and value.__module__ == module_name
+        and cookbook.CookbookBase in value.__mro__  # not issubclass(): ABCMeta's negative checks cost O(subclasses)
+        and not getattr(value, "__abstractmethods__", None)
+    )
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -409,7 +504,7 @@ def _list(collection: CookbookCollection, args: argparse.Namespace) -> int:
     except CookbookError as e:
         _error(str(e))
         return cookbook.NOT_FOUND_RETCODE
-    root = collection.collect(args.cookbook)
+    root = collection.collect_listing(args.cookbook)
     tree = root.get_tree(verbose=args.verbose)
     print(tree, end="")
     return 0
