@@ -16,7 +16,7 @@ from spicerack.icinga import (
     IcingaStatusNotFoundError,
 )
 from spicerack.remote import Remote
-from tests.integration.fleet_tools import ICINGA_MASTER, fake_icinga, icinga_env  # noqa: F401
+from tests.integration.fleet_tools import ICINGA_MASTER
 
 HOST = "test-host09"
 TARGETS = ["test-host09.example.org", "test-host10.example.org"]
@@ -72,7 +72,7 @@ def test_get_status_reports_the_hosts(icinga, icinga_env):
 def test_get_status_with_services_regex(icinga, icinga_env):
     status = icinga.get_status("^ss")
     assert [service["name"] for service in status["test-host09"].services] == ["ssh"]
-    with pytest.raises(Exception, match="unterminated|missing"):
+    with pytest.raises(Exception, match=r"unterminated|missing"):
         icinga.get_status("(")
 
 
@@ -98,7 +98,10 @@ def test_downtime_and_remove(icinga, icinga_env):
     icinga.remove_downtime()
     assert icinga_env.host_downtimes("test-host09") == []
     assert icinga_env.service_downtimes("test-host10", "disk") == []
-    assert icinga_env.commands()[-2:] == ["DEL_DOWNTIME_BY_HOST_NAME;test-host09", "DEL_DOWNTIME_BY_HOST_NAME;test-host10"]
+    assert icinga_env.commands()[-2:] == [
+        "DEL_DOWNTIME_BY_HOST_NAME;test-host09",
+        "DEL_DOWNTIME_BY_HOST_NAME;test-host10",
+    ]
 
 
 def test_reason_with_shell_characters_travels_verbatim(icinga, icinga_env):
@@ -149,7 +152,7 @@ def test_verbatim_hosts_keeps_the_names(ssh_fleet, icinga_env):
     icinga = icinga_hosts(ssh_fleet, icinga_env, NodeSet("test-host[09-10]"), verbatim_hosts=True)
     assert sorted(icinga.get_status()) == ["test-host09", "test-host10"]
     fqdn = icinga_hosts(ssh_fleet, icinga_env, ["test-host09.example.org"], verbatim_hosts=True)
-    with pytest.raises(IcingaStatusNotFoundError, match="test-host09.example.org"):
+    with pytest.raises(IcingaStatusNotFoundError, match=r"test-host09\.example\.org"):
         fqdn.get_status()
 
 

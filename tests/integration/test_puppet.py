@@ -8,7 +8,7 @@ from spicerack import Spicerack
 from spicerack.administrative import Reason
 from spicerack.puppet import PuppetHosts, PuppetHostsCheckError, PuppetServer, PuppetServerCheckError, PuppetServerError
 from spicerack.remote import Remote, RemoteExecutionError
-from tests.integration.fleet_tools import PUPPET_HOSTS, PUPPET_SERVER, puppet_env, puppet_tools  # noqa: F401
+from tests.integration.fleet_tools import PUPPET_HOSTS, PUPPET_SERVER
 
 HOSTS = "test-host[09-11]"
 HOST = PUPPET_HOSTS[0]
