@@ -123,8 +123,8 @@ class CookbookItem(BaseItem):
         """Run the cookbook through its whole lifecycle and return the exit code (see the reserved codes)."""
         try:
             return self._run()
-        except KeyboardInterrupt:
-            logger.error("Ctrl+c pressed, cookbook %s interrupted", self.full_name)
+        except KeyboardInterrupt as e:
+            logger.error("%s, cookbook %s interrupted", _interruption(e), self.full_name)
             self._status = self.error
             return cookbook.INTERRUPTED_RETCODE
 
@@ -215,8 +215,8 @@ class CookbookItem(BaseItem):
     def _call_run(self, runner: cookbook.CookbookRunnerBase) -> int:
         try:
             result = runner.run()
-        except KeyboardInterrupt:
-            logger.error("Ctrl+c pressed, cookbook %s interrupted", self.full_name)
+        except KeyboardInterrupt as e:
+            logger.error("%s, cookbook %s interrupted", _interruption(e), self.full_name)
             self._status = self.error
             return cookbook.INTERRUPTED_RETCODE
         except SystemExit as e:
@@ -247,8 +247,8 @@ class CookbookItem(BaseItem):
     def _call_rollback(self, runner: cookbook.CookbookRunnerBase, exit_code: int) -> int:
         try:
             runner.rollback()
-        except KeyboardInterrupt:
-            logger.error("Ctrl+c pressed during the rollback of cookbook %s", self.full_name)
+        except KeyboardInterrupt as e:
+            logger.error("%s during the rollback of cookbook %s", _interruption(e), self.full_name)
             self._status = self.error
             return cookbook.ROLLBACK_FAIL_RETCODE
         except Exception as e:
@@ -478,6 +478,11 @@ def _lock_error_class() -> type[Exception]:
     from spicerack.locking import LockError  # noqa: PLC0415 - the lock backend is loaded only to run
 
     return LockError
+
+
+def _interruption(error: KeyboardInterrupt) -> str:
+    """Say what interrupted a run: Ctrl+c, or the signal named by a subclass (e.g. SIGTERM while holding a lock)."""
+    return str(error) if type(error) is not KeyboardInterrupt and str(error) else "Ctrl+c pressed"
 
 
 def _describe(error: BaseException) -> str:

@@ -14,10 +14,8 @@ import pytest
 
 def require_binary(name: str, *extra_dirs: str) -> str:
     """Return the path of a server binary; skip the test when it is missing, except in CI where it fails."""
-    path = shutil.which(name) or next(
-        (os.path.join(d, name) for d in ("/usr/sbin", "/sbin", *extra_dirs) if os.access(os.path.join(d, name), os.X_OK)),
-        None,
-    )
+    candidates = (os.path.join(directory, name) for directory in ("/usr/sbin", "/sbin", *extra_dirs))
+    path = shutil.which(name) or next((path for path in candidates if os.access(path, os.X_OK)), None)
     if path:
         return path
     message = f"{name} is not installed (make test installs it with scripts/install-test-servers.sh)"
