@@ -362,8 +362,10 @@ class IcingaHosts:
                 for command in ("SCHEDULE_HOST_DOWNTIME", "SCHEDULE_HOST_SVC_DOWNTIME")
                 for host in self._target_hosts
             )
-        except RemoteError as e:
-            self._remove_partial_downtime()
+        except IcingaError as e:
+            self._remove_partial_downtime(
+                [self._command_string("DEL_DOWNTIME_BY_HOST_NAME", host) for host in self._target_hosts]
+            )
             raise IcingaError(f"Unable to downtime hosts {self._target_hosts}: {e}") from e
 
         if self._dry_run:
@@ -464,8 +466,11 @@ class IcingaHosts:
                 self._command_string("SCHEDULE_SVC_DOWNTIME", hostname, service, *downtime_args)
                 for hostname, service in matches
             )
-        except RemoteError as e:
-            raise IcingaError(f'Unable to downtime services "{service_re}" on {self._target_hosts}: {e}') from e
+        except IcingaError:
+            self._remove_partial_downtime(
+                [self._command_string("DEL_DOWNTIME_BY_HOST_NAME", hostname, service) for hostname, service in matches]
+            )
+            raise
 
     def remove_downtime(self) -> None:
         """Remove the downtimes of the hosts and of their services.
@@ -630,10 +635,11 @@ class IcingaHosts:
         except RemoteError as e:
             raise IcingaError(f"Unable to send the commands to Icinga on {self._icinga_host}: {e}") from e
 
-    def _remove_partial_downtime(self) -> None:
+    def _remove_partial_downtime(self, removal_commands: list[str]) -> None:
         """Best effort removal of a downtime whose scheduling failed midway."""
+        logger.warning("Removing the downtime set before the failure on %s", self._target_hosts)
         try:
-            self.remove_downtime()
+            self._run_commands(removal_commands)
         except IcingaError as e:
             logger.error("Unable to remove the partial downtime of %s: %s", self._target_hosts, e)
 
