@@ -216,3 +216,15 @@ def test_spicerack_accessors(ssh_fleet, puppet_env, tmp_path):
     assert isinstance(puppet, PuppetHosts)
     puppet.disable(spicerack.admin_reason("accessor test"))
     assert puppet_env.disabled_message(HOST).startswith("accessor test - ")
+
+
+def test_puppet_server_accessor_uses_the_configured_ca(ssh_fleet, puppet_env, tmp_path):
+    (tmp_path / "puppet").mkdir()
+    (tmp_path / "puppet" / "config.yaml").write_text(f"ca_server: {PUPPET_SERVER}\n")
+    spicerack = Spicerack(cumin_config=str(ssh_fleet.cumin_config), spicerack_config_dir=str(tmp_path), dry_run=False)
+    server = spicerack.puppet_server()
+    assert type(server) is PuppetServer
+    assert str(server.server_host) == PUPPET_SERVER
+    with pytest.raises(PuppetServerCheckError, match="no CSR for test-host09"):
+        server.get_certificate_metadata(HOST)
+    assert str(spicerack.puppet_master()) == PUPPET_SERVER
