@@ -1,6 +1,7 @@
 """The ``cookbook`` command: find the cookbooks in the configured trees, list them, run one or show a menu."""
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -137,13 +138,21 @@ class CookbookCollection:
         """
         files = scan_trees(self.base_dirs)
         cache = ListingCache(self.base_dirs, files, cache_dir)
-        for module_name in sorted(files.modules):
-            relative = module_name[len(COOKBOOKS_PACKAGE) + 1 :]
-            if prefix and not _under(relative, prefix):
-                continue
-            record = cache.get(module_name)
-            if record is None or not self._replay(module_name, record, cache.groups):
-                self._load_and_record(module_name, cache)
+        replayed_groups: dict[str, TreeItem] = {}
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # thousands of small objects and no cycles to collect: the collector would only slow it down
+        try:
+            for module_name in sorted(files.modules):
+                relative = module_name[len(COOKBOOKS_PACKAGE) + 1 :]
+                if prefix and not _under(relative, prefix):
+                    continue
+                record = cache.get(module_name)
+                if record is None or not self._replay(module_name, record, cache.groups, replayed_groups):
+                    replayed_groups.clear()  # a real import may reshape the tree
+                    self._load_and_record(module_name, cache)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         cache.save()
         return self.root
 
@@ -175,17 +184,37 @@ class CookbookCollection:
             cache.store_group(".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])), item._title, item.owner_team)
             group = item
 
-    def _replay(self, module_name: str, record: ModuleRecord, groups: dict[str, tuple[str, str]]) -> bool:
+    def _replay(
+        self,
+        module_name: str,
+        record: ModuleRecord,
+        groups: dict[str, tuple[str, str]],
+        replayed_groups: dict[str, TreeItem],
+    ) -> bool:
         """Add a module's cookbooks and report its errors as stored; False if the stored groups are incomplete."""
         package, leaf = module_name.rsplit(".", 1)
         if not record.grouped:
             for message in record.errors:
                 self._report(message)
             return True
+        group = replayed_groups.get(package) or self._replay_group(package, groups)
+        if group is None:
+            return False
+        replayed_groups[package] = group
+        if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
+            return True
+        for message in record.errors:
+            self._report(message)
+        for item in record.items:
+            group.append(ListedCookbook(item, self.args, self.spicerack))
+        return True
+
+    def _replay_group(self, package: str, groups: dict[str, tuple[str, str]]) -> TreeItem | None:
+        """The group of a package, created with its parents from the stored titles; None if one is missing."""
         parts = package.split(".")[1:]
         packages = [".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])) for index in range(len(parts))]
         if any(name not in groups for name in packages):
-            return False
+            return None
         group = self.root
         for part, name in zip(parts, packages, strict=True):
             existing = group.items.get(part)
@@ -196,13 +225,7 @@ class CookbookCollection:
             subgroup = TreeItem(part, group.full_name, self.args, self.spicerack, title=title, owner_team=owner_team)
             group.append(subgroup)
             group = subgroup
-        if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
-            return True
-        for message in record.errors:
-            self._report(message)
-        for item in record.items:
-            group.append(ListedCookbook(item, self.args, self.spicerack))
-        return True
+        return group
 
     def get_item(self, name: str, args: Sequence[str] | None = None) -> BaseItem | None:
         """Return the cookbook or group with the given dotted full name (empty: the root group), or None."""

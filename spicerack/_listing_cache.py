@@ -170,11 +170,9 @@ class ListingCache:
     def get(self, module_name: str) -> ModuleRecord | None:
         """The stored outcome of a module, if still valid for its current files."""
         values = self.records.get(module_name)
-        if values is None:
+        if values is None or values[0] != self.files.modules.get(module_name):
             return None
-        record = ModuleRecord._make(values)
-        if record.files != self.files.modules.get(module_name):
-            return None
+        record = ModuleRecord(*values)
         if record.tree_digest is not None and record.tree_digest != self.digest:
             return None
         return record
