@@ -10,6 +10,7 @@ Usage: python benchmarks/bench_startup.py [--runs N] [--cookbooks N] [--json FIL
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -137,11 +138,12 @@ def run_once(command: list[str], environment: dict[str, str]) -> tuple[float, fl
 
 
 def measure(timings: list[Timing], runs: int, environment: dict[str, str], before_each: dict[str, object]) -> None:
-    """Run every command ``runs`` times, interleaved so that drifts of the machine hit them all alike."""
+    """Run every command ``runs`` times, interleaved in a new order each round so drifts hit them all alike."""
     for timing in timings:  # warm-up: bytecode, page cache, listing cache
         run_once(timing.command, environment)
+    shuffler = random.Random(42)
     for _ in range(runs):
-        for timing in timings:
+        for timing in shuffler.sample(timings, len(timings)):
             hook = before_each.get(timing.name)
             if callable(hook):
                 hook()
