@@ -193,6 +193,7 @@ class ListingCache:
         if not self.changed:
             return
         self._add_loaded_modules()
+        self.records = {name: values for name, values in self.records.items() if name in self.files.modules}
         data = {
             "key": self.key,
             "support": self.files.support,

@@ -126,6 +126,8 @@ def test_new_and_removed_cookbooks_are_seen(tree, tmp_path):
     listing, _, _ = cached_listing([tree], tmp_path)
     assert "grp.four: Cookbook four" in listing
     assert "grp.one" not in listing
+    cache = ListingCache([tree], scan_trees([tree]), tmp_path)
+    assert sorted(cache.records) == ["cookbooks.grp.four", "cookbooks.grp.three", "cookbooks.grp.two", "cookbooks.top"]
 
 
 def test_a_module_failing_to_import_is_reported_from_the_cache_until_fixed(tree, tmp_path):
