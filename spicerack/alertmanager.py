@@ -118,18 +118,18 @@ class Alertmanager:
         *,
         matchers: MatchersType,
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = False,
+        remove_on_error: bool = True,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the alerts matching ``matchers`` are silenced.
 
-        The silence is removed when the body completes. When the body raises, it is kept (so that whatever broke
-        stays silenced until the end of ``duration``) unless ``remove_on_error`` is set.
+        The silence is removed when the body ends, also when it raises (nothing is left behind), unless
+        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
 
         Arguments:
             reason: why the alerts are silenced.
             matchers: the matchers of the silence; an alert is silenced when it matches all of them.
             duration: how long the silence lasts at most.
-            remove_on_error: remove the silence also when the body raises.
+            remove_on_error: remove the silence also when the body raises (the default).
 
         Raises:
             spicerack.alertmanager.AlertmanagerError: if the silence cannot be created or removed.
@@ -330,19 +330,19 @@ class AlertmanagerHosts(Alertmanager):
         *,
         matchers: MatchersType = (),
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = False,
+        remove_on_error: bool = True,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the alerts of the hosts are silenced.
 
-        The silence is removed when the body completes. When the body raises, it is kept (so that the hosts stay
-        silenced until the end of ``duration``) unless ``remove_on_error`` is set.
+        The silence is removed when the body ends, also when it raises (nothing is left behind), unless
+        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
 
         Arguments:
             reason: why the hosts are silenced.
             matchers: further matchers, added to the one on the ``instance`` label built from the hosts (which
                 they cannot target themselves).
             duration: how long the silence lasts at most.
-            remove_on_error: remove the silence also when the body raises.
+            remove_on_error: remove the silence also when the body raises (the default).
 
         Raises:
             spicerack.alertmanager.AlertmanagerError: if the silence cannot be created or removed.

@@ -308,17 +308,17 @@ class IcingaHosts:
 
     @contextmanager
     def downtimed(
-        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
+        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = True
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the hosts and their services are downtimed.
 
-        The downtime is removed when the body completes. When the body raises it is kept, so that whatever broke
-        stays silenced until the end of ``duration``, unless ``remove_on_error`` is set.
+        The downtime is removed when the body ends, also when it raises (nothing is left behind), unless
+        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
 
         Arguments:
             reason: why the hosts are downtimed.
             duration: how long the downtime lasts at most.
-            remove_on_error: remove the downtime also when the body raises.
+            remove_on_error: remove the downtime also when the body raises (the default).
 
         Raises:
             spicerack.icinga.IcingaError: if the downtime cannot be set or removed.
@@ -401,7 +401,7 @@ class IcingaHosts:
         reason: Reason,
         *,
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = False,
+        remove_on_error: bool = True,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the services matching ``service_re`` are downtimed.
 
@@ -409,7 +409,7 @@ class IcingaHosts:
             service_re: a regular expression matching the names of the services to downtime.
             reason: why the services are downtimed.
             duration: how long the downtime lasts at most.
-            remove_on_error: remove the downtime also when the body raises.
+            remove_on_error: remove the downtime also when the body raises (the default).
 
         Raises:
             spicerack.icinga.IcingaError: if the downtime cannot be set or removed.

@@ -55,9 +55,9 @@ def test_downtimed_silences_both_systems_and_removes_both(spicerack, alertmanage
     assert icinga_env.host_downtimes("test-host11") == []
 
 
-def test_downtimed_keeps_both_when_the_body_raises_unless_asked(spicerack, alertmanager_server, icinga_env, reason):
+def test_downtimed_removes_both_when_the_body_raises_unless_asked(spicerack, alertmanager_server, icinga_env, reason):
     alerting = spicerack.alerting_hosts(TARGETS)
-    with pytest.raises(RuntimeError, match="broken"), alerting.downtimed(reason):
+    with pytest.raises(RuntimeError, match="broken"), alerting.downtimed(reason, remove_on_error=False):
         raise RuntimeError("broken")
     (silence,) = alertmanager_server.active_silences(reason.reason)
     assert len(icinga_env.host_downtimes("test-host10")) == 1
@@ -65,9 +65,10 @@ def test_downtimed_keeps_both_when_the_body_raises_unless_asked(spicerack, alert
     assert alertmanager_server.active_silences(reason.reason) == []
     assert icinga_env.host_downtimes("test-host10") == []
 
-    with pytest.raises(RuntimeError, match="broken"), alerting.downtimed(reason, remove_on_error=True):
+    with pytest.raises(RuntimeError, match="broken"), alerting.downtimed(reason):
         raise RuntimeError("broken")
     assert alertmanager_server.active_silences(reason.reason) == []
+    assert icinga_env.host_downtimes("test-host10") == []
     assert icinga_env.host_downtimes("test-host10") == []
 
 

@@ -157,24 +157,24 @@ def test_remove_downtime_twice_is_harmless(
     assert alertmanager_server.silence(silence_id)["status"]["state"] == "expired"
 
 
-def test_downtimed_keeps_the_silence_when_the_body_raises(
+def test_downtimed_keeps_the_silence_when_the_body_raises_if_asked(
     spicerack: Spicerack, alertmanager_server: AlertmanagerServer, reason: Reason
 ) -> None:
     hosts = spicerack.alertmanager_hosts(["am-host6001"])
 
-    with pytest.raises(RuntimeError, match="maintenance failed"), hosts.downtimed(reason):
+    with pytest.raises(RuntimeError, match="maintenance failed"), hosts.downtimed(reason, remove_on_error=False):
         raise RuntimeError("maintenance failed")
 
     (silence,) = alertmanager_server.active_silences(reason.reason)
     hosts.remove_downtime(silence["id"])
 
 
-def test_downtimed_remove_on_error_removes_the_silence_when_the_body_raises(
+def test_downtimed_removes_the_silence_when_the_body_raises(
     spicerack: Spicerack, alertmanager_server: AlertmanagerServer, reason: Reason
 ) -> None:
     hosts = spicerack.alertmanager_hosts(["am-host6002"])
 
-    with pytest.raises(RuntimeError, match="maintenance failed"), hosts.downtimed(reason, remove_on_error=True):
+    with pytest.raises(RuntimeError, match="maintenance failed"), hosts.downtimed(reason):
         assert len(alertmanager_server.active_silences(reason.reason)) == 1
         raise RuntimeError("maintenance failed")
 

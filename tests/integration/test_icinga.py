@@ -117,16 +117,16 @@ def test_downtimed_removes_the_downtime_at_the_end(icinga, icinga_env):
     assert icinga_env.host_downtimes(HOST) == []
 
 
-def test_downtimed_keeps_the_downtime_when_the_body_raises_unless_asked(icinga, icinga_env):
-    with pytest.raises(RuntimeError, match="broken"), icinga.downtimed(REASON, duration=timedelta(minutes=10)):
+def test_downtimed_removes_the_downtime_when_the_body_raises_unless_asked(icinga, icinga_env):
+    with (
+        pytest.raises(RuntimeError, match="broken"),
+        icinga.downtimed(REASON, duration=timedelta(minutes=10), remove_on_error=False),
+    ):
         raise RuntimeError("broken")
     assert len(icinga_env.host_downtimes(HOST)) == 1
 
     icinga.remove_downtime()
-    with (
-        pytest.raises(RuntimeError, match="broken"),
-        icinga.downtimed(REASON, duration=timedelta(minutes=10), remove_on_error=True),
-    ):
+    with pytest.raises(RuntimeError, match="broken"), icinga.downtimed(REASON, duration=timedelta(minutes=10)):
         raise RuntimeError("broken")
     assert icinga_env.host_downtimes(HOST) == []
 
