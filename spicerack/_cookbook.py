@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TypeGuard
@@ -130,22 +130,43 @@ class CookbookCollection:
             self._load_module(module_name)
         return self.root
 
+    def listing(self, prefix: str = "", verbose: bool = False, cache_dir: Path | None = None) -> str:
+        """The text of ``cookbook -l``, as ``collect(prefix).get_tree(verbose)`` gives it, through the listing cache.
+
+        The errors are reported as :py:meth:`collect` reports them. When nothing changed since the same listing was
+        printed, its text is reused as a whole.
+        """
+        cache = ListingCache(self.base_dirs, scan_trees(self.base_dirs), cache_dir)
+        modules = _selected_modules(cache.files.modules, prefix)
+        listing = cache.get_listing(prefix, verbose, modules)
+        if listing is not None:
+            text, errors = listing
+            for message in errors:
+                self._report(message)
+            return text
+        reported = len(self.errors)
+        text = self._collect_cached(modules, cache).get_tree(verbose=verbose)
+        cache.store_listing(prefix, verbose, modules, text, self.errors[reported:])
+        cache.save()
+        return text
+
     def collect_listing(self, prefix: str = "", cache_dir: Path | None = None) -> TreeItem:
         """Like :py:meth:`collect`, for a listing: modules unchanged since a previous listing are not imported.
 
         Their cookbooks and errors come from the listing cache (see :py:mod:`spicerack._listing_cache`); the items
         of such modules can be listed, not run.
         """
-        files = scan_trees(self.base_dirs)
-        cache = ListingCache(self.base_dirs, files, cache_dir)
+        cache = ListingCache(self.base_dirs, scan_trees(self.base_dirs), cache_dir)
+        root = self._collect_cached(_selected_modules(cache.files.modules, prefix), cache)
+        cache.save()
+        return root
+
+    def _collect_cached(self, modules: list[str], cache: ListingCache) -> TreeItem:
         replayed_groups: dict[str, TreeItem] = {}
         gc_was_enabled = gc.isenabled()
         gc.disable()  # thousands of small objects and no cycles to collect: the collector would only slow it down
         try:
-            for module_name in sorted(files.modules):
-                relative = module_name[len(COOKBOOKS_PACKAGE) + 1 :]
-                if prefix and not _under(relative, prefix):
-                    continue
+            for module_name in modules:
                 record = cache.get(module_name)
                 if record is None or not self._replay(module_name, record, cache.groups, replayed_groups):
                     replayed_groups.clear()  # a real import may reshape the tree
@@ -153,7 +174,6 @@ class CookbookCollection:
         finally:
             if gc_was_enabled:
                 gc.enable()
-        cache.save()
         return self.root
 
     def _load_and_record(self, module_name: str, cache: ListingCache) -> None:
@@ -387,6 +407,12 @@ def _is_cookbook_class(value: object, module_name: str) -> TypeGuard[type[cookbo
     )
 
 
+def _selected_modules(module_names: Iterable[str], prefix: str) -> list[str]:
+    """The module names matching the listing filter (all when empty), sorted."""
+    start = len(COOKBOOKS_PACKAGE) + 1
+    return sorted(name for name in module_names if not prefix or _under(name[start:], prefix))
+
+
 def _under(name: str, prefix: str) -> bool:
     """Whether a module's dotted name matches the listing filter, a plain string prefix as in the reference."""
     return name.startswith(prefix) or prefix.startswith(f"{name}.")
@@ -527,9 +553,7 @@ def _list(collection: CookbookCollection, args: argparse.Namespace) -> int:
     except CookbookError as e:
         _error(str(e))
         return cookbook.NOT_FOUND_RETCODE
-    root = collection.collect_listing(args.cookbook)
-    tree = root.get_tree(verbose=args.verbose)
-    print(tree, end="")
+    print(collection.listing(args.cookbook, args.verbose), end="")
     return 0
 
 

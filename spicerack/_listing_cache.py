@@ -35,7 +35,9 @@ from spicerack._menu import BaseItem, CookbookItem, MenuError
 if TYPE_CHECKING:
     from spicerack import Spicerack
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_LISTINGS = 4
+"""How many rendered listings (by prefix and verbosity) are kept."""
 COOKBOOKS_PACKAGE = "cookbooks"
 FileStat = tuple[str, int, int]
 """A file's path, modification time (ns) and size."""
@@ -154,6 +156,8 @@ class ListingCache:
         self.records: dict[str, tuple[Any, ...]] = {}
         """The stored outcomes, as plain tuples of ModuleRecord's fields."""
         self.groups: dict[str, tuple[str, str]] = {}
+        self.listings: dict[tuple[str, bool], tuple[list[str], str, list[str]]] = {}
+        """The last listings printed from these records, by (prefix, verbose): their modules, text and errors."""
         self.deps: dict[str, FileStat] = {}
         self.dirs: dict[str, int] = {}
         self.changed = False
@@ -180,13 +184,32 @@ class ListingCache:
     def store(self, module_name: str, record: ModuleRecord) -> None:
         """Keep the outcome of a module just loaded."""
         self.records[module_name] = tuple(record)
+        self.listings.clear()
         self.changed = True
 
     def store_group(self, package: str, title: str, owner_team: str) -> None:
         """Keep the title and owner team of a group just created from its package."""
         if self.groups.get(package) != (title, owner_team):
             self.groups[package] = (title, owner_team)
+            self.listings.clear()
             self.changed = True
+
+    def get_listing(self, prefix: str, verbose: bool, modules: list[str]) -> tuple[str, list[str]] | None:
+        """A listing printed before from these same modules, all with their record still valid: text and errors."""
+        listing = self.listings.get((prefix, verbose))
+        if listing is None or listing[0] != modules:
+            return None
+        if any(self.get(module_name) is None for module_name in modules):
+            return None
+        return listing[1], listing[2]
+
+    def store_listing(self, prefix: str, verbose: bool, modules: list[str], text: str, errors: list[str]) -> None:
+        """Keep a listing just printed from the records of these modules (the last few listings only)."""
+        self.listings.pop((prefix, verbose), None)
+        while len(self.listings) >= MAX_LISTINGS:
+            del self.listings[next(iter(self.listings))]
+        self.listings[(prefix, verbose)] = (modules, text, errors)
+        self.changed = True
 
     def save(self) -> None:
         """Write the cache if it changed, atomically; failures are ignored (the cache is only an optimisation)."""
@@ -200,6 +223,7 @@ class ListingCache:
             "dirs": self.dirs,
             "deps": self.deps,
             "groups": self.groups,
+            "listings": self.listings,
             "modules": self.records,
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -220,9 +244,10 @@ class ListingCache:
                 content = stream.read()  # at once: marshal.load() on a file reads it in tiny pieces
             data = marshal.loads(content)  # noqa: S302 - own private file, as trusted as __pycache__
             if self._is_valid(data):
-                self.records, self.groups, self.deps, self.dirs = (
+                self.records, self.groups, self.listings, self.deps, self.dirs = (
                     data["modules"],
                     data["groups"],
+                    data["listings"],
                     data["deps"],
                     data["dirs"],
                 )

@@ -103,6 +103,31 @@ def test_cold_and_warm_listings_are_identical_to_real_imports(tmp_path, prefix, 
     assert cached_listing(FIXTURE_TREES, tmp_path, prefix, verbose) == (expected_tree, expected_errors, cookbooks)
 
 
+@pytest.mark.parametrize(("prefix", "verbose"), [("", False), ("", True), ("group1", True)])
+def test_the_printed_listing_is_reused_only_while_nothing_changed(tmp_path, prefix, verbose):
+    expected_tree, expected_errors, _ = reference_listing(FIXTURE_TREES, prefix, verbose)
+    for _ in range(3):  # cold, from the records, from the stored text
+        collection = fresh_collection(FIXTURE_TREES)
+        assert collection.listing(prefix, verbose, cache_dir=tmp_path) == expected_tree
+        assert collection.errors == expected_errors
+    cache = ListingCache(FIXTURE_TREES, scan_trees(FIXTURE_TREES), tmp_path)
+    modules = _cookbook._selected_modules(cache.files.modules, prefix)
+    assert cache.get_listing(prefix, verbose, modules) == (expected_tree, expected_errors)
+    assert cache.get_listing(prefix, verbose, modules[1:]) is None
+
+
+def test_the_printed_listing_follows_edits_additions_and_removals(tree, tmp_path):
+    for title in ("First title", "Second title"):
+        write(tree / "cookbooks" / "grp" / "one.py", module_cookbook(title))
+        for verbose in (True, False, False):  # the verbose listing records the edit, the others must follow
+            assert f"grp.one: {title}" in fresh_collection([tree]).listing(verbose=verbose, cache_dir=tmp_path)
+    write(tree / "cookbooks" / "grp" / "four.py", module_cookbook("Cookbook four"))
+    assert "grp.four: Cookbook four" in fresh_collection([tree]).listing(cache_dir=tmp_path)
+    (tree / "cookbooks" / "grp" / "four.py").unlink()
+    for prefix in ("", "grp"):
+        assert fresh_collection([tree]).listing(prefix, cache_dir=tmp_path) == reference_listing([tree], prefix)[0]
+
+
 def test_a_filtered_listing_fills_the_cache_for_its_part_only(tmp_path):
     cached_listing(FIXTURE_TREES, tmp_path, "group2")
     tree, errors, from_cache = cached_listing(FIXTURE_TREES, tmp_path)
