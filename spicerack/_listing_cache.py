@@ -3,8 +3,7 @@
 A listing has to import every module of the tree to read the titles, which costs far more than the listing
 itself. The outcome of each import (the cookbooks it defines with their titles, owners and descriptions, or the
 errors it reported) is stored in a per-user file (``$XDG_CACHE_HOME/spicerack``, in :py:mod:`marshal` format like
-Python's own bytecode cache). A later listing reuses an
-outcome only while nothing it may depend on has changed:
+Python's own bytecode cache). A later listing reuses an outcome only while nothing it may depend on has changed:
 
 * the module's own file (path, modification time in nanoseconds and size);
 * every other file of the trees (packages' ``__init__.py``, private ``_*.py`` helpers);
@@ -15,8 +14,9 @@ outcome only while nothing it may depend on has changed:
 * for a module that imports other modules of the trees (``cookbooks...``, relative imports, dynamic imports), all
   the files of the trees.
 
-Anything else is imported again and its outcome stored. The file is replaced atomically, so concurrent runs
-never read a partial cache; a cache that can't be read or written is ignored.
+Anything else is imported again and its outcome stored. The last few printed listings are kept too, and printed
+again while all their modules keep a valid outcome. The file is replaced atomically, so concurrent runs never read
+a partial cache; a cache that can't be read or written is ignored.
 """
 
 import contextlib
@@ -35,7 +35,7 @@ from spicerack._menu import BaseItem, CookbookItem, MenuError
 if TYPE_CHECKING:
     from spicerack import Spicerack
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_LISTINGS = 4
 """How many rendered listings (by prefix and verbosity) are kept."""
 COOKBOOKS_PACKAGE = "cookbooks"
@@ -54,10 +54,12 @@ class TreeFiles:
     modules: dict[str, list[FileStat]] = field(default_factory=dict)
     support: list[FileStat] = field(default_factory=list)
 
-    def digest(self) -> int:
-        """A checksum of every file of the trees, for the outcomes that depend on other modules of the trees."""
+    def digest(self) -> bytes:
+        """A hash of every file's stat in the trees, for the outcomes that depend on other modules of the trees."""
+        import hashlib  # noqa: PLC0415 - only needed by trees with such modules
+
         entries = sorted(stat for stats in self.modules.values() for stat in stats)
-        return zlib.crc32(repr((entries, sorted(self.support))).encode())
+        return hashlib.blake2b(repr((entries, sorted(self.support))).encode(), digest_size=16).digest()
 
 
 class ModuleRecord(NamedTuple):
@@ -70,7 +72,7 @@ class ModuleRecord(NamedTuple):
     """The cookbooks it defines: name, group path, title, owner team and description."""
     errors: list[str]
     """The errors reported while loading it, in order, repeated ones included."""
-    tree_digest: int | None = None
+    tree_digest: bytes | None = None
     """For a module importing other modules of the trees: the checksum of the trees' files when it was loaded."""
 
 
@@ -161,12 +163,12 @@ class ListingCache:
         self.deps: dict[str, FileStat] = {}
         self.dirs: dict[str, int] = {}
         self.changed = False
-        self._digest: int | None = None
+        self._digest: bytes | None = None
         self._load()
 
     @property
-    def digest(self) -> int:
-        """The checksum of all the files of the trees (computed once)."""
+    def digest(self) -> bytes:
+        """The hash of all the files of the trees (computed once)."""
         if self._digest is None:
             self._digest = self.files.digest()
         return self._digest
