@@ -136,7 +136,7 @@ def test_passing_cookbook_logs_start_and_end_to_files(env, capsys):
     assert "DRY-RUN" not in log
     extended = env.log("group1", "passing", extended=True)
     assert "passing.py:" in extended
-    assert "in run] passing ran" in extended
+    assert "in act] passing ran" in extended
     assert "START - Cookbook group1.passing on fixture-host" in err
 
 
