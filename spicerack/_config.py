@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackError
 
 SYSTEM_CONFIG_FILE = "/etc/spicerack/config.yaml"
@@ -110,22 +111,7 @@ def load_config(explicit: str | None) -> RunnerConfig:
     path = find_config_file(explicit)
     if path is None:
         return embedded_default()
-    return parse_config(_read_yaml(path), str(path))
-
-
-def _read_yaml(path: Path) -> Any:
-    import yaml  # noqa: PLC0415 - only needed when there is a file
-
-    try:
-        with path.open(encoding="utf-8") as stream:
-            return yaml.safe_load(stream)
-    except OSError as e:
-        raise ConfigError(f"unable to read configuration file {path}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"configuration file {path} is not valid YAML{where}: {problem}") from e
+    return parse_config(load_yaml_mapping(path, description="configuration file", error=ConfigError), str(path))
 
 
 def parse_config(data: Any, source: str) -> RunnerConfig:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import yaml
 from cumin import NodeSet, nodeset_fromlist
 from requests import Response
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -31,6 +30,7 @@ from requests.exceptions import RequestException
 from wmflib.requests import DEFAULT_RETRY_STATUS_CODES, http_session
 
 from spicerack.administrative import Reason
+from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackError
 
 logger = logging.getLogger(__name__)
@@ -408,7 +408,7 @@ def alertmanager_from_config(
 
     """
     config_file = Path(config_dir, *CONFIG_PATH)
-    config = _load_config(config_file)
+    config = load_yaml_mapping(config_file, description="Alertmanager configuration", error=AlertmanagerError)
     if not instance_name:
         instance_name = str(config.get("default_instance") or "")
     if not instance_name:
@@ -435,22 +435,6 @@ def alertmanager_from_config(
         http_proxies=proxies if instance.get("http_use_proxy") else None,
         dry_run=dry_run,
     )
-
-
-def _load_config(config_file: Path) -> dict[str, Any]:
-    """Read the YAML configuration, raising AlertmanagerError with a one-line message when it is unusable."""
-    try:
-        with config_file.open(encoding="utf-8") as stream:
-            config = yaml.safe_load(stream)
-    except OSError as e:
-        raise AlertmanagerError(f"Unable to read the Alertmanager configuration {config_file}: {e.strerror}") from e
-    except yaml.YAMLError as e:
-        reason = " ".join(str(e).split())
-        raise AlertmanagerError(f"Invalid YAML in the Alertmanager configuration {config_file}: {reason}") from e
-
-    if not isinstance(config, dict):
-        raise AlertmanagerError(f"The Alertmanager configuration {config_file} must be a mapping")
-    return config
 
 
 def _validate_matchers(matchers: MatchersType) -> None:

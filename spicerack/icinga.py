@@ -28,6 +28,7 @@ from cumin import NodeSet, nodeset_fromlist
 from cumin.transports import Command
 
 from spicerack.administrative import Reason
+from spicerack.config import load_yaml_mapping
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 from spicerack.remote import RemoteError, RemoteHosts
@@ -112,18 +113,10 @@ def load_icinga_config(config_dir: str | Path) -> IcingaConfig:
         spicerack.icinga.IcingaError: if the file exists but cannot be read, or has unknown or invalid keys.
 
     """
-    import yaml  # noqa: PLC0415 - only needed when the accessor is used
-
     config_file = Path(config_dir, *CONFIG_PATH)
     if not config_file.exists():
         return IcingaConfig()
-    try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        reason = " ".join(str(e).split())
-        raise IcingaError(f"Unable to load the Icinga configuration {config_file}: {reason}") from e
-    if not isinstance(config, dict):
-        raise IcingaError(f"The Icinga configuration {config_file} must be a mapping")
+    config = load_yaml_mapping(config_file, description="Icinga configuration", error=IcingaError)
 
     known = set(IcingaConfig.__dataclass_fields__)
     unknown = sorted(set(config) - known)

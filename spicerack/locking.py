@@ -47,6 +47,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 
 if TYPE_CHECKING:
@@ -166,23 +167,7 @@ def load_etcd_config(config_file: Path) -> tuple[dict[str, Any], str]:
 
 
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Return the mapping in a YAML file; errors never quote the file's content, that may hold a password."""
-    import yaml  # noqa: PLC0415 - only the etcd backend needs it
-
-    try:
-        with path.open(encoding="utf-8") as handle:
-            content = yaml.safe_load(handle)
-    except OSError as e:
-        raise LockError(f"Unable to read the etcd config file {path}: {e.strerror or type(e).__name__}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise LockError(f"The etcd config file {path} is not valid YAML{where}") from None
-    if content is None:
-        return {}
-    if not isinstance(content, dict):
-        raise LockError(f"The etcd config file {path} must be a YAML mapping, got {type(content).__name__}")
-    return content
+    return load_yaml_mapping(path, description="etcd config file", error=LockError)
 
 
 def _check_prefix(prefix: str) -> None:

@@ -19,6 +19,7 @@ from cumin import NodeSet
 from cumin.transports import Command
 
 from spicerack.administrative import Reason
+from spicerack.config import load_yaml_mapping
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 from spicerack.remote import RemoteExecutionError, RemoteHosts, RemoteHostsAdapter
@@ -136,17 +137,10 @@ def puppet_ca_server(config_dir: str | Path, *, legacy: bool = False) -> str:
 
     """
     config_file = Path(config_dir, *CONFIG_PATH)
-    config: Any = {}
+    config: dict[str, Any] = {}
     if config_file.exists():
-        import yaml  # noqa: PLC0415 - only needed with a configuration file
-
-        try:
-            config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            reason = " ".join(str(e).split())
-            raise PuppetServerError(f"Unable to load the Puppet configuration {config_file}: {reason}") from e
-        unknown = sorted(set(config) - {"ca_server", "srv_domain"}) if isinstance(config, dict) else None
-        if unknown is None or unknown:
+        config = load_yaml_mapping(config_file, description="Puppet configuration", error=PuppetServerError)
+        if set(config) - {"ca_server", "srv_domain"}:
             raise PuppetServerError(
                 f"Invalid Puppet configuration {config_file}: expected a mapping with ca_server and/or srv_domain"
             )

@@ -228,8 +228,8 @@ def test_accessors_read_the_config_dir(tmp_path: Path) -> None:
     ("content", "instance_name", "message"),
     [
         (None, "", "Unable to read the Alertmanager configuration .*config.yaml: No such file or directory"),
-        ("instances: [unclosed", "", "Invalid YAML in the Alertmanager configuration"),
-        ("- a list", "", "must be a mapping"),
+        ("instances: [unclosed", "", "The Alertmanager configuration .*config.yaml is not valid YAML at line 1"),
+        ("- a list", "", "must be a YAML mapping, got list"),
         ({"instances": CONFIG["instances"]}, "", "An alertmanager instance name must be specified"),
         (CONFIG, "staging", "No such alertmanager instance 'staging' found in"),
         ({"instances": {"empty": {}}}, "empty", "No such alertmanager instance 'empty'"),

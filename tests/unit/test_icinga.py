@@ -178,8 +178,8 @@ def test_load_icinga_config(tmp_path):
     for content, message in (
         ("master_hots: typo\n", r"Unknown keys \['master_hots'\]"),
         ("config_file: ''\n", "config_file .* must be a non-empty string"),
-        ("- list\n", "must be a mapping"),
-        ("key: [unclosed\n", "Unable to load"),
+        ("- list\n", "must be a YAML mapping"),
+        ("key: [unclosed\n", "is not valid YAML at line 2"),
     ):
         config.write_text(content)
         with pytest.raises(IcingaError, match=message):
