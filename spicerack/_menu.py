@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from spicerack import _log, cookbook
+from spicerack._signals import termination_raises
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
@@ -120,9 +121,14 @@ class CookbookItem(BaseItem):
         return self._status
 
     def run(self) -> int:
-        """Run the cookbook through its whole lifecycle and return the exit code (see the reserved codes)."""
+        """Run the cookbook through its whole lifecycle and return the exit code (see the reserved codes).
+
+        SIGTERM and SIGHUP interrupt it as Ctrl+C does, so that its rollback runs, its lock is released and its
+        end is logged.
+        """
         try:
-            return self._run()
+            with termination_raises():
+                return self._run()
         except KeyboardInterrupt as e:
             logger.error("%s, cookbook %s interrupted", _interruption(e), self.full_name)
             self._status = self.error

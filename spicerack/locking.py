@@ -34,7 +34,6 @@ import random
 import re
 import signal
 import socket
-import threading
 import time
 import uuid
 from abc import ABCMeta, abstractmethod
@@ -43,10 +42,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from spicerack._signals import TerminatedError
+from spicerack._signals import termination_raises as _termination_raises
 from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 
@@ -84,7 +84,6 @@ ETCD_IGNORED_KEYS = frozenset(
 _CONNECT_TIMEOUT = 5.0
 _OWNER_PATTERN = re.compile(r"^.*@(?P<host>[^@\s\[\]]+) \[(?P<pid>\d+)\]$")
 _DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-_TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class LockError(SpicerackError):
@@ -109,10 +108,6 @@ class LockExistingError(LockError):
 
 class LockUnavailableError(LockError, SpicerackCheckError):
     """All the slots of the lock are taken (retried until the wait is over, then raised)."""
-
-
-class TerminatedError(KeyboardInterrupt):
-    """Raised in place of the default action of SIGTERM/SIGHUP while a lock is held, so that it gets released."""
 
 
 def get_lock_instance(
@@ -373,25 +368,6 @@ def _signals_deferred() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
-    raise TerminatedError(f"Received {signal.Signals(signum).name}")
-
-
-@contextmanager
-def _termination_raises() -> Iterator[None]:
-    """Make SIGTERM/SIGHUP raise TerminatedError instead of killing the process, if nobody handles them yet."""
-    installed: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in _TERMINATING_SIGNALS:
-            if signal.getsignal(signum) is signal.SIG_DFL:
-                installed[signum] = signal.signal(signum, _raise_terminated)
-    try:
-        yield
-    finally:
-        for signum, previous in installed.items():
-            signal.signal(signum, previous)
 
 
 class _LockBase(metaclass=ABCMeta):

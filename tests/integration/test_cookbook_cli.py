@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -495,3 +496,33 @@ def test_console_script_keyboard_interrupt_mid_run(env, tmp_path):
     assert process.returncode == 97
     assert "Traceback" not in err
     assert "END (ERROR) - Cookbook sleeper (exit_code=97)" in (env.logs / "sleeper.log").read_text()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_console_script_terminated_mid_run_rolls_back_and_logs_the_end(env, tmp_path, signal_name):
+    tree = tmp_path / "tree"
+    (tree / "cookbooks").mkdir(parents=True)
+    (tree / "cookbooks" / "sleeper.py").write_text(
+        "import time\n\nfrom spicerack.cookbook import CookbookBase, CookbookRunnerBase\n\n\n"
+        "class Sleeper(CookbookBase):\n    '''Sleeps.'''\n\n"
+        "    def get_runner(self, args):\n        return Runner()\n\n\n"
+        "class Runner(CookbookRunnerBase):\n    def run(self):\n        print('sleeping', flush=True)\n"
+        "        time.sleep(30)\n\n    def rollback(self):\n        print('rolled back', flush=True)\n"
+    )
+    write_config(env.config, {"cookbooks_base_dirs": [str(tree)], "logs_base_dir": str(env.logs)})
+    process = subprocess.Popen(
+        [cookbook_script(), "-c", str(env.config), "--no-locks", "sleeper"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "sleeping"
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 97
+    assert "rolled back" in out
+    assert "Traceback" not in err
+    log = (env.logs / "sleeper.log").read_text()
+    assert f"Received {signal_name}, cookbook sleeper interrupted" in log
+    assert "END (ERROR) - Cookbook sleeper (exit_code=97)" in log
