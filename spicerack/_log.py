@@ -27,6 +27,21 @@ class FilterOutCumin(logging.Filter):
         return not (record.name == "cumin" or record.name.startswith("cumin."))
 
 
+class ReadableLogRecord(logging.LogRecord):
+    """A log record whose message stays readable when its arguments don't fit its format string.
+
+    With the standard record, such a call prints a logging traceback on stderr and its message reaches no file
+    and no IRC line; this one keeps the format string and the arguments instead.
+    """
+
+    def getMessage(self) -> str:  # noqa: N802 - logging's API name
+        """Return the formatted message, or the format string with its arguments when they don't fit."""
+        try:
+            return super().getMessage()
+        except (TypeError, ValueError, KeyError) as e:
+            return f"{self.msg!s} (unformattable arguments {self.args!r}: {e})"
+
+
 class KeptRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A size-rotated log file whose rotated copies are kept for audit: ``name.log.<timestamp>``."""
 
@@ -156,6 +171,7 @@ def _setup_irc(host: str, port: int, user: str, name: str, *, notify_logger_enab
 
 
 def _add_handler(logger: logging.Logger, handler: logging.Handler) -> None:
+    logging.setLogRecordFactory(ReadableLogRecord)
     logger.addHandler(handler)
     _installed_handlers.append((logger, handler))
 

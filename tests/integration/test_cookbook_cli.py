@@ -526,3 +526,18 @@ def test_console_script_terminated_mid_run_rolls_back_and_logs_the_end(env, tmp_
     log = (env.logs / "sleeper.log").read_text()
     assert f"Received {signal_name}, cookbook sleeper interrupted" in log
     assert "END (ERROR) - Cookbook sleeper (exit_code=97)" in log
+
+
+def test_a_log_call_with_wrong_arguments_is_kept_readable(env, capsys, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "cookbooks").mkdir(parents=True)
+    (tree / "cookbooks" / "badlog.py").write_text(
+        "import logging\n\n__title__ = 'Bad log call'\n\n\ndef run(args, spicerack):\n"
+        "    logging.getLogger(__name__).info('restarted %s on %s', 'nginx')\n    return 0\n"
+    )
+    write_config(env.config, {"cookbooks_base_dirs": [str(tree)], "logs_base_dir": str(env.logs)})
+    code, _, err = run_main(env, capsys, "badlog")
+    assert code == 0
+    assert "Logging error" not in err
+    assert "Traceback" not in err
+    assert "restarted %s on %s (unformattable arguments ('nginx',)" in (env.logs / "badlog.log").read_text()
