@@ -1,6 +1,10 @@
 """The justification attached to every administrative action: who does it, from where, why, for which task."""
 
+import shlex
+
 from spicerack.exceptions import SpicerackError
+
+_SHELL_EXPANDED_IN_DOUBLE_QUOTES = frozenset("$`\\")
 
 
 class ReasonError(SpicerackError):
@@ -75,8 +79,15 @@ class Reason:
         return self._task_id
 
     def quoted(self) -> str:
-        """Return the full reason (as :py:meth:`__str__`) wrapped in double quotes, ready for a shell command."""
-        return f'"{self}"'
+        """Return the full reason (as :py:meth:`__str__`) quoted as one word for a shell command.
+
+        It is wrapped in double quotes; when it holds something a shell expands inside double quotes (``$``,
+        backticks, backslashes), in single quotes instead, so that it always reaches the command verbatim.
+        """
+        text = str(self)
+        if any(char in _SHELL_EXPANDED_IN_DOUBLE_QUOTES for char in text):
+            return shlex.quote(text)
+        return f'"{text}"'
 
 
 def _check_part(name: str, value: str | None) -> None:

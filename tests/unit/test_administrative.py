@@ -1,5 +1,8 @@
 """The administrative Reason: its formats and its validation."""
 
+import shlex
+import subprocess
+
 import pytest
 
 from spicerack import Spicerack
@@ -31,10 +34,22 @@ def test_properties() -> None:
     assert reason.hostname == "cumin1001"
 
 
-def test_single_quotes_and_shell_variables_are_allowed() -> None:
+def test_single_quotes_and_shell_variables_are_allowed_and_quoted_verbatim() -> None:
     reason = Reason("Don't page: $HOSTNAME is being reimaged", "jdoe", "cumin1001")
 
-    assert reason.quoted() == '"Don\'t page: $HOSTNAME is being reimaged - jdoe@cumin1001"'
+    assert reason.quoted() == "'Don'\"'\"'t page: $HOSTNAME is being reimaged - jdoe@cumin1001'"
+    assert shlex.split(reason.quoted()) == ["Don't page: $HOSTNAME is being reimaged - jdoe@cumin1001"]
+
+
+@pytest.mark.parametrize("text", ["rm $(ls -l)", "run `id`", "a\\b", "$HOME and 'quotes'"])
+def test_quoted_reason_reaches_a_shell_verbatim(text: str) -> None:
+    reason = Reason(text, "jdoe", "cumin1001")
+    echoed = subprocess.run(["bash", "-c", f"printf %s {reason.quoted()}"], capture_output=True, text=True, check=True)
+    assert echoed.stdout == f"{text} - jdoe@cumin1001"
+
+
+def test_plain_reason_keeps_double_quotes() -> None:
+    assert Reason("Reimaging host", "jdoe", "cumin1001").quoted() == '"Reimaging host - jdoe@cumin1001"'
 
 
 @pytest.mark.parametrize(
