@@ -11,6 +11,8 @@ declare -A PACKAGE_FOR_BINARY=(
     [ssh-keygen]=openssh-client
     [prometheus-alertmanager]=prometheus-alertmanager
     [ngircd]=ngircd
+    [knotd]=knot
+    [prometheus]=prometheus
 )
 
 missing=()

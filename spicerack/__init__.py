@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
     from requests import Session
     from wmflib.actions import ActionsDict
+    from wmflib.dns import Dns
+    from wmflib.phabricator import Phabricator
+    from wmflib.prometheus import Prometheus, Thanos
 
     from spicerack.administrative import Reason
     from spicerack.alerting import AlertingHosts
@@ -359,9 +362,7 @@ class Spicerack:
 
         master_host = load_icinga_config(self._spicerack_config_dir).master_host
         if not master_host:
-            from wmflib.dns import Dns  # noqa: PLC0415 - imported on first use
-
-            master_host = Dns().resolve_cname(ICINGA_DOMAIN)
+            master_host = self.dns().resolve_cname(ICINGA_DOMAIN)
         return self.remote().query(master_host)
 
     def icinga_hosts(self, target_hosts: "TypeHosts", *, verbatim_hosts: bool = False) -> "IcingaHosts":
@@ -454,6 +455,55 @@ class Spicerack:
         from spicerack.apt import AptGetHosts  # noqa: PLC0415 - imported on first use
 
         return AptGetHosts(remote_hosts)
+
+    def dns(self) -> "Dns":
+        """Return a client for DNS lookups, using the operating system's nameservers.
+
+        When ``dns/config.yaml`` exists in the configuration directory, its ``nameserver_addresses`` (and optional
+        ``port``) are asked instead.
+
+        Raises:
+            spicerack.dns.DnsConfigError: if ``dns/config.yaml`` exists but is invalid.
+
+        """
+        from spicerack.dns import dns_from_config  # noqa: PLC0415 - imported on first use
+
+        return dns_from_config(self._spicerack_config_dir)
+
+    def phabricator(self, bot_config_file: str, section: str = "phabricator_bot") -> "Phabricator":
+        """Return a DRY-RUN aware client for a Phabricator website, with the bot account of an INI file.
+
+        An empty task ID makes the client's calls do nothing, so cookbooks with an optional ``--task-id`` can call it
+        unconditionally.
+
+        Arguments:
+            bot_config_file: the INI file with the ``host`` (the API URL, ending in ``/api/``), ``username`` and
+                ``token`` of the bot account, so that each cookbook can use the account it needs.
+            section: the section of the file holding them.
+
+        Raises:
+            wmflib.phabricator.PhabricatorError: if the file misses the section or one of its options.
+
+        """
+        from wmflib.phabricator import create_phabricator  # noqa: PLC0415 - imported on first use
+
+        # wmflib annotates it as the underlying Conduit client's class, but it returns its own Phabricator wrapper.
+        client: Phabricator = create_phabricator(
+            bot_config_file, section=section, allow_empty_identifiers=True, dry_run=self._dry_run
+        )
+        return client
+
+    def prometheus(self) -> "Prometheus":
+        """Return a client to query the per-site Prometheus instances (read-only)."""
+        from wmflib.prometheus import Prometheus  # noqa: PLC0415 - imported on first use
+
+        return Prometheus()
+
+    def thanos(self) -> "Thanos":
+        """Return a client to query Thanos, the global view over all Prometheus instances (read-only)."""
+        from wmflib.prometheus import Thanos  # noqa: PLC0415 - imported on first use
+
+        return Thanos()
 
 
 def _get_username() -> str:
