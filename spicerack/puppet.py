@@ -7,6 +7,8 @@ hosts: ``disable-puppet``, ``enable-puppet``, ``run-puppet-agent`` and the shell
 
 import json
 import logging
+import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,8 @@ CA_SRV_DOMAIN: str = "eqiad.wmnet"
 """The domain whose ``_x-puppet-ca._tcp`` SRV record names the Puppet CA server, when not configured otherwise."""
 CONFIG_PATH: tuple[str, str] = ("puppet", "config.yaml")
 """Where the optional configuration is, below Spicerack's configuration directory."""
+
+_PLAIN_HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +356,7 @@ class PuppetHosts(RemoteHostsAdapter):
 
         """
         results = self._remote_hosts.run_sync(
-            f"puppet config --section {section} print {config}",
+            f"puppet config --section {shlex.quote(section)} print {shlex.quote(config)}",
             is_safe=True,
             print_output=False,
             print_progress_bars=False,
@@ -487,7 +491,7 @@ class PuppetServer(RemoteHostsAdapter):
             spicerack.remote.RemoteExecutionError: if the server fails to delete it.
 
         """
-        commands = [f"puppet node {action} {hostname}" for action in ("clean", "deactivate")]
+        commands = [f"puppet node {action} {shlex.quote(hostname)}" for action in ("clean", "deactivate")]
         self._remote_hosts.run_sync(*commands, print_progress_bars=False)
 
     def destroy(self, hostname: str) -> None:
@@ -505,7 +509,9 @@ class PuppetServer(RemoteHostsAdapter):
         except PuppetServerCheckError:
             logger.info("The certificate for %s does not exist, nothing to do.", hostname)
             return
-        self._remote_hosts.run_sync(f"puppetserver ca clean --certname {hostname}", print_progress_bars=False)
+        self._remote_hosts.run_sync(
+            f"puppetserver ca clean --certname {shlex.quote(hostname)}", print_progress_bars=False
+        )
 
     def verify(self, hostname: str) -> None:
         """Ensure the host has a certificate signed by the certification authority.
@@ -588,7 +594,7 @@ class PuppetServer(RemoteHostsAdapter):
             spicerack.puppet.PuppetServerError: if the answer is not a single certificate of that host.
 
         """
-        response = self._run_json_command(f"puppetserver ca list --format json --certname {hostname}")
+        response = self._run_json_command(f"puppetserver ca list --format json --certname {shlex.quote(hostname)}")
         if not response:
             raise PuppetServerCheckError(f"No certificate found for hostname: {hostname}")
         if not isinstance(response, dict):
@@ -613,14 +619,15 @@ class PuppetServer(RemoteHostsAdapter):
             spicerack.remote.RemoteExecutionError: if the lookup fails.
 
         """
-        command = f"puppet lookup --render-as {fmt} --compile --node {fqdn} {key} 2>/dev/null"
+        arguments = " ".join(shlex.quote(value) for value in ("--render-as", fmt, "--compile", "--node", fqdn, key))
+        command = f"puppet lookup {arguments} 2>/dev/null"
         results = self._remote_hosts.run_sync(command, is_safe=True, print_output=False, print_progress_bars=False)
         for _, output in results:
             return str(output.message().decode())
         return ""
 
     def _sign_command(self, hostname: str) -> str:
-        return f"puppetserver ca sign --certname {hostname}"
+        return f"puppetserver ca sign --certname {shlex.quote(hostname)}"
 
     def _run_json_command(self, command: str) -> dict[str, Any] | list[Any]:
         """Run a read-only Puppet command printing JSON on the server and return the decoded output.
@@ -669,7 +676,7 @@ class PuppetMaster(PuppetServer):
 
         """
         self._remote_hosts.run_sync(
-            f"puppet ca --disable_warnings deprecations destroy {hostname}", print_progress_bars=False
+            f"puppet ca --disable_warnings deprecations destroy {shlex.quote(hostname)}", print_progress_bars=False
         )
 
     def verify(self, hostname: str) -> None:
@@ -683,7 +690,7 @@ class PuppetMaster(PuppetServer):
 
         """
         response = self._run_json_command(
-            f"puppet ca --disable_warnings deprecations --render-as json verify {hostname}"
+            f"puppet ca --disable_warnings deprecations --render-as json verify {shlex.quote(hostname)}"
         )
         if not isinstance(response, dict) or not response.get("valid"):
             error = response.get("error") if isinstance(response, dict) else response
@@ -697,21 +704,25 @@ class PuppetMaster(PuppetServer):
             spicerack.puppet.PuppetServerError: if the answer is not a single certificate of that host.
 
         """
-        pattern = hostname.replace(".", r"\.")
+        subject = "^" + hostname.replace(".", r"\.") + "$"
+        quoted = f'"{subject}"' if _PLAIN_HOSTNAME.match(hostname) else shlex.quote(subject)
         response = self._run_json_command(
-            f'puppet ca --disable_warnings deprecations --render-as json list --all --subject "^{pattern}$"'
+            f"puppet ca --disable_warnings deprecations --render-as json list --all --subject {quoted}"
         )
         if not response:
             raise PuppetServerCheckError(f"No certificate found for hostname: {hostname}")
         return _single_certificate(response, hostname)
 
     def _sign_command(self, hostname: str) -> str:
-        return f"puppet cert --disable_warnings deprecations sign {hostname}"
+        return f"puppet cert --disable_warnings deprecations sign {shlex.quote(hostname)}"
 
 
 def _quoted_reason(reason: Reason, verbatim_reason: bool) -> str:
-    """Return the reason ready for the helper scripts' command line, in double quotes."""
-    return f'"{reason.reason}"' if verbatim_reason else reason.quoted()
+    """Return the reason (or only its text, when ``verbatim_reason``) quoted for the helper scripts' command line."""
+    if not verbatim_reason:
+        return reason.quoted()
+    text = reason.reason
+    return shlex.quote(text) if any(char in text for char in "$`\\") else f'"{text}"'
 
 
 def _is_dry_run(remote_hosts: RemoteHosts) -> bool:

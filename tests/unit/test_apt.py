@@ -36,3 +36,9 @@ def test_bad_input_runs_nothing(call, message):
     with pytest.raises(AptGetError, match=message):
         call(AptGetHosts(hosts))
     assert hosts.calls == []
+
+
+def test_package_names_cannot_inject_shell_commands():
+    hosts = StubRemoteHosts("host1")
+    AptGetHosts(hosts).install("pkg1", "evil; rm -rf /", "$(id)")
+    assert hosts.commands == [f"{APT_GET_BASE_COMMAND} install pkg1 'evil; rm -rf /' '$(id)'"]

@@ -242,3 +242,13 @@ def test_srv_record_lookup_errors(monkeypatch):
     with pytest.raises(SpicerackError, match="returned multiple ca servers: ca1,ca2"):
         puppet.get_ca_via_srv_record("example.org")
     assert puppet.get_ca_via_srv_record("example.org") == "ca1.example.org"
+
+
+def test_host_names_and_reasons_cannot_inject_shell_commands():
+    hosts = StubRemoteHosts("puppetmaster1", [None])
+    PuppetMaster(hosts).destroy("h1; touch /tmp/pwned")
+    assert hosts.commands == ["puppet ca --disable_warnings deprecations destroy 'h1; touch /tmp/pwned'"]
+
+    agents = StubRemoteHosts("host1")
+    PuppetHosts(agents).disable(Reason("kernel $(id) upgrade", "jdoe", "cumin1001"), verbatim_reason=True)
+    assert agents.commands == ["disable-puppet 'kernel $(id) upgrade'"]
