@@ -11,6 +11,8 @@ declare -A PACKAGE_FOR_BINARY=(
     [ssh-keygen]=openssh-client
     [prometheus-alertmanager]=prometheus-alertmanager
     [ngircd]=ngircd
+    [mariadbd]=mariadb-server
+    [mariadb]=mariadb-client
     [knotd]=knot
     [prometheus]=prometheus
 )

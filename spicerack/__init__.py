@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from spicerack.cookbook import LockArgs
     from spicerack.icinga import IcingaHosts
     from spicerack.locking import LocalLock, Lock, NoLock
+    from spicerack.mysql import Mysql
     from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
     from spicerack.remote import Remote, RemoteHosts
 
@@ -444,6 +445,12 @@ class Spicerack:
         from spicerack.puppet import PuppetMaster, puppet_ca_server  # noqa: PLC0415 - imported on first use
 
         return PuppetMaster(self.remote().query(puppet_ca_server(self._spicerack_config_dir, legacy=True)))
+
+    def mysql(self) -> "Mysql":
+        """Return a client to select database hosts and act on MySQL/MariaDB (PyMySQL and the ``mysql`` client)."""
+        from spicerack.mysql import Mysql  # noqa: PLC0415 - imported on first use
+
+        return Mysql(self.remote(), dry_run=self._dry_run)
 
     def apt_get(self, remote_hosts: "RemoteHosts") -> "AptGetHosts":
         """Return a client to manage Debian packages with ``apt-get`` on the given hosts.
