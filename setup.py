@@ -32,6 +32,7 @@ setup(
         "pyyaml>=6.0",
         "requests>=2.28",
         "colorama>=0.4",
+        "pymysql>=1.0",
     ],
     extras_require={
         "tests": [
@@ -42,6 +43,7 @@ setup(
             "types-PyYAML",
             "types-requests",
             "types-colorama",
+            "types-PyMySQL",
         ],
     },
     entry_points={"console_scripts": ["cookbook = spicerack._cookbook:main"]},
