@@ -32,6 +32,8 @@ setup(
         "pyyaml>=6.0",
         "requests>=2.28",
         "colorama>=0.4",
+        "conftool>=6.0,<7",
+        "dnspython>=2.0",
         "pymysql>=1.0",
     ],
     extras_require={

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, TypeHosts
     from spicerack.apiclient import APIClient
     from spicerack.apt import AptGetHosts
+    from spicerack.confctl import Confctl, ConftoolEntity
     from spicerack.cookbook import LockArgs
+    from spicerack.dbctl import Dbctl
+    from spicerack.dnsdisc import Discovery
     from spicerack.icinga import IcingaHosts
     from spicerack.locking import LocalLock, Lock, NoLock
     from spicerack.mysql import Mysql
@@ -111,6 +114,7 @@ class Spicerack:
         self._get_cookbook_callback = get_cookbook_callback
         self._actions: ActionsDict | None = None
         self._locks: dict[str, Lock | LocalLock | NoLock] = {}
+        self._authdns_servers: dict[str, str] | None = None
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
 
     @cached_property
@@ -279,6 +283,76 @@ class Spicerack:
         from spicerack.remote import Remote  # noqa: PLC0415 - imported on first use
 
         return Remote(self._cumin_installer_config if installer else self._cumin_config, dry_run=self._dry_run)
+
+    @cached_property
+    def _confctl(self) -> "Confctl":
+        from spicerack.confctl import Confctl  # noqa: PLC0415 - imported on first use
+
+        return Confctl(config=self._conftool_config, schema=self._conftool_schema, dry_run=self._dry_run)
+
+    def confctl(self, entity_name: str) -> "ConftoolEntity":
+        """Return the client to query and change the objects of a conftool entity.
+
+        Arguments:
+            entity_name: the entity's name in conftool's schema (``conftool_schema``), e.g. ``node``, ``service``,
+                ``discovery``, ``mwconfig``.
+
+        Raises:
+            spicerack.confctl.ConfctlError: if conftool's configuration or schema cannot be loaded, or the schema has
+                no such entity.
+
+        """
+        return self._confctl.entity(entity_name)
+
+    def dbctl(self) -> "Dbctl":
+        """Return the client to manage MediaWiki's database configuration, as the ``dbctl`` command does.
+
+        Raises:
+            spicerack.confctl.ConfctlError: if conftool's configuration or schema cannot be loaded.
+
+        """
+        from spicerack.dbctl import Dbctl  # noqa: PLC0415 - imported on first use
+
+        return Dbctl(config=self._conftool_config, schema=self._conftool_schema, dry_run=self._dry_run)
+
+    def discovery(self, *records: str) -> "Discovery":
+        """Return the client to pool, depool and check the given DNS Discovery records.
+
+        Arguments:
+            *records: the Discovery records' names, without the ``.discovery.wmnet`` suffix.
+
+        Raises:
+            spicerack.confctl.ConfctlError: if conftool cannot be set up.
+            spicerack.dnsdisc.DiscoveryError: if ``discovery/authdns.yaml`` is invalid.
+
+        """
+        from spicerack.dnsdisc import Discovery  # noqa: PLC0415 - imported on first use
+
+        return Discovery(
+            conftool=self.confctl("discovery"),
+            authdns_servers=self.authdns_servers,
+            records=list(records),
+            dry_run=self._dry_run,
+        )
+
+    @property
+    def authdns_servers(self) -> dict[str, str]:
+        """The active authoritative nameservers, from ``discovery/authdns.yaml``: their host names and addresses.
+
+        Raises:
+            spicerack.dnsdisc.DiscoveryError: if the file cannot be read or is not a mapping of names to addresses.
+
+        """
+        if self._authdns_servers is None:
+            from spicerack.dnsdisc import load_authdns_servers  # noqa: PLC0415 - imported on first use
+
+            self._authdns_servers = load_authdns_servers(self._spicerack_config_dir)
+        return self._authdns_servers
+
+    @property
+    def authdns_active_hosts(self) -> "RemoteHosts":
+        """The active authoritative nameservers of :py:attr:`authdns_servers`, to run commands on them."""
+        return self.remote().query("D{" + ",".join(self.authdns_servers) + "}")
 
     def admin_reason(self, reason: str, task_id: str | None = None) -> "Reason":
         """Return the justification of an administrative action, signed by the current user and host.
