@@ -1,5 +1,8 @@
 """Integration tests of ``spicerack.dns()`` against a real authoritative DNS server (Knot) on loopback."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 from wmflib.dns import Dns, DnsError, DnsNotFound
 
@@ -111,3 +114,16 @@ def test_a_refused_query_is_a_dns_error_but_not_a_not_found(dns: Dns) -> None:
     with pytest.raises(DnsError, match=r"Unable to resolve A record for example\.org") as raised:
         dns.resolve_ipv4("example.org")
     assert not isinstance(raised.value, DnsNotFound)
+
+
+def test_icinga_master_host_is_the_cname_target_from_the_configured_server(
+    tmp_path: Path, dns_server: DnsServer
+) -> None:
+    # Without a master_host in icinga/config.yaml, the master is the target of the Icinga name's CNAME.
+    config_dir = tmp_path / "spicerack"
+    shutil.copytree(dns_server.config_dir, config_dir)
+    cumin_config = tmp_path / "cumin.yaml"
+    cumin_config.write_text("transport: clustershell\ndefault_backend: direct\n", encoding="utf-8")
+    spicerack = Spicerack(cumin_config=str(cumin_config), spicerack_config_dir=str(config_dir))
+
+    assert str(spicerack.icinga_master_host()) == "alert1001.spicerack.test"

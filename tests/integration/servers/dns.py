@@ -51,6 +51,11 @@ _x-puppet-ca._tcp SRV 0 10 8140 host1
 20.0.0 PTR host2.spicerack.test.
 20.0.0 PTR host2-alt.spicerack.test.
 """,
+    # The name whose CNAME is the Icinga master (spicerack.icinga.ICINGA_DOMAIN)
+    "wikimedia.org": _SOA_AND_NS
+    + """\
+icinga CNAME alert1001.spicerack.test.
+""",
     # 2001:db8::/32: host1 is 2001:db8::10 and host3 is 2001:db8::30
     "8.b.d.0.1.0.0.2.ip6.arpa": _SOA_AND_NS
     + """\
