@@ -11,5 +11,6 @@ from tests.integration.servers.etcd_v2 import *  # noqa: F403
 from tests.integration.servers.http import *  # noqa: F403
 from tests.integration.servers.ngircd import *  # noqa: F403
 from tests.integration.servers.prometheus import *  # noqa: F403
+from tests.integration.servers.redfish import *  # noqa: F403
 from tests.integration.servers.sshd import *  # noqa: F403
 from tests.integration.servers.tcpircbot import *  # noqa: F403

@@ -210,8 +210,9 @@ def test_lb_remote_cluster_depools_each_group_in_etcd(conftool_files, remote_fle
         conftool_files.write(f"pools/eqiad/fleet/web/{host}", {"pooled": "yes", "weight": 1})
     conftool_files.write("pools/eqiad/fleet/web/test-host05", {"pooled": "no", "weight": 1})
     # Each host reads its own conftool object from etcd while it runs: it must see itself depooled.
-    own_key = f"{conftool_files.etcd_url}/v2/keys{conftool_files.namespace}/v1/pools/eqiad/fleet/web/$FLEET_HOST"
-    command = f"curl -sf {own_key} | grep -o 'pooled[^,]*' | tr -d '\\\\\" '"
+    own_key = f"{conftool_files.etcd_url}/v2/keys{conftool_files.namespace}/v1/pools/eqiad/fleet/web/"
+    read_own = f"json.loads(json.load(u.urlopen('{own_key}' + os.environ['FLEET_HOST']))['node']['value'])"
+    command = f"python3 -c \"import json, os, urllib.request as u; print('pooled:' + {read_own}['pooled'])\""
 
     cluster = remote_fleet.query_confctl(entity(conftool_files), service="web", name="test-host0[1-4]")
     results = cluster.run(command, svc_to_depool=["web"], batch_size=2)
