@@ -136,7 +136,7 @@ class MysqlClient:
             **kwargs: passed to :py:class:`pymysql.connections.Connection`; the defaults are ``charset="utf8mb4"``,
                 ``cursorclass=DictCursor``, ``read_default_file="~/.my.cnf"`` (:py:data:`None` to read no file),
                 ``read_default_group="client"`` (``"clientlabsdb"`` for ``clouddb*`` hosts) and
-                ``ssl={"ca": WMF_CA_BUNDLE_PATH}`` (``{}`` for no TLS).
+                ``ssl={"ca": WMF_CA_BUNDLE_PATH}`` (``{}`` not to verify the server, ``ssl_disabled=True`` for no TLS).
 
         Raises:
             spicerack.mysql.MysqlError: if the default CA bundle is missing.
@@ -149,11 +149,11 @@ class MysqlClient:
             "read_default_file": str(Path("~/.my.cnf").expanduser()),
             "read_default_group": "clientlabsdb" if str(kwargs.get("host", "")).startswith("clouddb") else "client",
         }
-        if "ssl" not in kwargs:
+        if "ssl" not in kwargs and not kwargs.get("ssl_disabled"):
             if not Path(WMF_CA_BUNDLE_PATH).is_file():
                 raise MysqlError(
                     f"The CA bundle {WMF_CA_BUNDLE_PATH} to verify the server is missing: pass ssl={{'ca': PATH}}, "
-                    "or ssl={} to connect without TLS"
+                    "ssl={} not to verify the server or ssl_disabled=True not to use TLS"
                 )
             params["ssl"] = {"ca": WMF_CA_BUNDLE_PATH}
         params.update(kwargs)
@@ -277,9 +277,10 @@ class Instance:
         is_safe: bool = False,
         **kwargs: Any,
     ) -> int:
-        """Run a query that returns no rows; the database's warnings, if any, are logged and confirmed.
+        """Run a query that returns no rows and commit; the database's warnings, if any, are logged and confirmed.
 
-        In DRY-RUN a query not marked safe is only logged (with any password masked) and 0 is returned.
+        In DRY-RUN a query not marked safe is only logged (with any password masked) and 0 is returned. If the
+        operator declines to go on after warnings, nothing is committed.
 
         Examples:
             ::
@@ -301,7 +302,7 @@ class Instance:
             pymysql.err.MySQLError: on query errors.
 
         """
-        with self.cursor(**kwargs) as (_, cursor):
+        with self.cursor(**kwargs) as (connection, cursor):
             if self._dry_run and not is_safe:
                 effective_query = _mask_secrets(cursor.mogrify(query, query_parameters))
                 logger.info("Would have executed on host %s the query: %s", self, effective_query)
@@ -309,6 +310,7 @@ class Instance:
 
             affected_rows = cursor.execute(query, query_parameters)
             self.check_warnings(cursor)
+            connection.commit()  # the caller has no connection to commit with
             return affected_rows
 
     def fetch_one_row(
