@@ -20,7 +20,7 @@ from typing import Any
 
 import urllib3
 from packaging import version
-from requests import Response
+from requests import Response, Session
 from requests.exceptions import JSONDecodeError, RequestException
 from wmflib.decorators import RetryParams
 from wmflib.requests import http_session
@@ -183,8 +183,8 @@ class Redfish:
         self._oob_info: dict[str, Any] = {}
         self._updateservice_info: dict[str, Any] = {}
 
-    def _new_session(self, name: str, *, timeout: float) -> Any:
-        session = http_session(name, timeout=timeout)
+    def _new_session(self, name: str, *, timeout: float) -> Session:
+        session: Session = http_session(name, timeout=timeout)
         session.verify = False  # Management consoles have self-signed certificates
         session.auth = (self._username, self._password)
         session.headers.update({"Accept": "application/json"})
