@@ -47,8 +47,9 @@ def _instance_in_dry_run(func: Callable[..., Any], args: tuple[Any, ...]) -> boo
         return False
 
     instance = args[0]
-    # The first argument is ``self`` only when its class is the one the method is defined in.
-    if qualname.rsplit(".", 1)[0] != type(instance).__name__:
+    # The first argument is ``self`` only when the method's class is the instance's class or one of its bases.
+    owner = qualname.rsplit(".", 1)[0]
+    if not any(cls.__qualname__ == owner for cls in type(instance).__mro__):
         return False
 
     remote_hosts = getattr(instance, "_remote_hosts", None)

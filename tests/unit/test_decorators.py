@@ -138,6 +138,20 @@ def test_remote_hosts_dry_run_reduces_the_tries(dry_run: bool, expected_calls: i
     assert client.calls == expected_calls
 
 
+class SubClient(Client):
+    """Inherits the decorated method: its instances are still ``self`` for it."""
+
+
+@pytest.mark.parametrize(("dry_run", "expected_calls"), [(True, 1), (False, 3)])
+def test_inherited_method_follows_the_instance_dry_run(dry_run: bool, expected_calls: int) -> None:
+    client = SubClient(dry_run=dry_run)
+
+    with pytest.raises(SpicerackCheckError):
+        client.check()
+
+    assert client.calls == expected_calls
+
+
 def test_dry_run_reduction_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="spicerack.decorators")
 
