@@ -330,3 +330,53 @@ def test_set_replication_parameters_points_the_replica_elsewhere_and_back(db, mo
     db.primary.sql("INSERT INTO testdb.items VALUES (7, 'after repoint')")
     db.wait_replica_in_sync()
     assert db.replica.sql("SELECT name FROM testdb.items") == "after repoint"
+
+
+@pytest.fixture
+def replica_service(db, monkeypatch):
+    """The replica's unit driven by the fleet's systemctl stand-in; the replica is running and replicating after."""
+    monkeypatch.setattr(mysql, "SYSTEMCTL", "mariadb-systemctl")
+    monkeypatch.setattr(mysql, "MYSQL_UPGRADE", shutil.which("mariadb-upgrade") or "/usr/bin/mariadb-upgrade")
+    log = db.fleet.state_dir(REPLICA_HOST) / "mariadb-systemctl.log"
+    log.unlink(missing_ok=True)
+    yield log
+    replica = instance(db, REPLICA_HOST)
+    if not replica.is_running():
+        replica.start_mysql()
+    if replica.show_slave_status()["Slave_SQL_Running"] != "Yes":
+        replica.start_slave()
+    db.wait_replica_in_sync()
+
+
+def test_clone_source_stops_and_resumes(db, replica_service):
+    replica = instance(db, REPLICA_HOST)
+    assert replica.is_running()
+    info = replica.prep_src_for_cloning()
+    assert info.primary == db.primary.address
+    assert not replica.is_running()
+    assert "Active: inactive (dead)" in outputs_of(replica.status_mysql())[0]  # any exit code is fine
+    db.primary.sql("INSERT INTO testdb.items VALUES (1, 'while the replica was down')")
+
+    replica.resume_replication()
+    assert replica.is_running()
+    db.wait_replica_in_sync()
+    assert db.replica.sql("SELECT name FROM testdb.items") == "while the replica was down"
+    assert replica_service.read_text().splitlines() == [
+        "show -p ActiveState -p SubState mariadb.service",
+        "stop mariadb.service",
+        "show -p ActiveState -p SubState mariadb.service",
+        "status mariadb.service",
+        "set-environment MYSQLD_OPTS=--skip-slave-start",
+        "start mariadb.service",
+        "restart mariadb.service",
+        "show -p ActiveState -p SubState mariadb.service",
+    ]
+
+
+def test_service_actions_are_skipped_in_dry_run(db, replica_service):
+    replica = instance(db, REPLICA_HOST, dry_run=True)
+    assert list(replica.stop_mysql()) == []
+    replica.stop_slave()
+    assert replica.is_running()
+    assert instance(db, REPLICA_HOST).show_slave_status()["Slave_SQL_Running"] == "Yes"
+    assert replica_service.read_text().splitlines() == ["show -p ActiveState -p SubState mariadb.service"]

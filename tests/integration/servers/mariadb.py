@@ -12,11 +12,13 @@ so the fixture :py:func:`mariadb_client_env` gives the test a ``~/.my.cnf``, the
 resolving to their addresses, and ``spicerack.mysql``'s host paths pointing at each host's state directory.
 """
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,35 @@ REPLICATION_PASSWORD = "r3pl-s3cr3t"
 # The fleet's `mysql`: the real client with the host's own settings (its socket), as root's ~/.my.cnf does.
 MYSQL_STAND_IN = """#!/bin/sh
 exec /usr/bin/mariadb --defaults-file="$FLEET_STATE_DIR/my.cnf" "$@"
+"""
+
+# The fleet's `systemctl` for the MariaDB unit (tests point spicerack.mysql.SYSTEMCTL at it): acts on the server
+# whose files are in the host's state directory, started again from the command line its fixture saved.
+SYSTEMCTL_STAND_IN = """#!/bin/sh
+state="${FLEET_STATE_DIR:?not a fleet host}"
+echo "$*" >> "$state/mariadb-systemctl.log"
+running() { pid=$(cat "$state/mysqld.pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+wait_for() { i=0; while ! "$@"; do i=$((i + 1)); [ "$i" -gt 300 ] && return 1; sleep 0.1; done; }
+stopped() { ! running; }
+ready() { running && [ -S "$state/mysqld.sock" ]; }
+stop() { if running; then kill "$pid"; wait_for stopped; fi; }
+start() {
+    running && return 0
+    rm -f "$state/mysqld.pid"
+    setsid xargs -d '\\n' -a "$state/mysqld.args" env </dev/null >/dev/null 2>&1 &
+    wait_for ready
+}
+case "$1" in
+    show)
+        if running; then printf 'ActiveState=active\\nSubState=running\\n'
+        else printf 'ActiveState=inactive\\nSubState=dead\\n'; fi ;;
+    status) if running; then echo "Active: active (running)"; else echo "Active: inactive (dead)"; exit 3; fi ;;
+    stop) stop ;;
+    start) start ;;
+    restart) stop && start ;;
+    set-environment) ;;
+    *) echo "unsupported: $*" >&2; exit 1 ;;
+esac
 """
 
 SCHEMA = f"""
@@ -123,6 +154,7 @@ class MariaDBServer:
             f"--ssl-key={self.tls_dir / 'server.key'}",
             *_run_as_user(),
         ]
+        (self.state_dir / "mysqld.args").write_text("\n".join(command) + "\n", encoding="utf-8")
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -139,16 +171,18 @@ class MariaDBServer:
             return len(sock.recv(64)) > 4
 
     def stop(self) -> None:
-        """Stop the server by its PID and wait (bounded) until it is gone."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        """Stop the server by its PID and wait (bounded) until it is gone.
+
+        The PID is the one of the pid file when there is one: a test may have restarted the server through the
+        ``systemctl`` stand-in, and then it is no longer the fixture's child.
+        """
+        pids = {self.process.pid} if self.process is not None and self.process.poll() is None else set()
+        with contextlib.suppress(OSError, ValueError):
+            pids.add(int(self.pid_file.read_text(encoding="utf-8").strip()))
+        for pid in pids:
+            _terminate(pid)
+        if self.process is not None:
+            self.process.wait(timeout=10)
         self.process = None
 
     def sql(self, statements: str, database: str = "") -> str:
@@ -219,6 +253,7 @@ def mariadb_pair(ssh_fleet: SSHFleet, tmp_path_factory: pytest.TempPathFactory) 
     ]
     primary, replica = servers
     _write_executable(ssh_fleet.bin_dir / "mysql", MYSQL_STAND_IN)
+    _write_executable(ssh_fleet.bin_dir / "mariadb-systemctl", SYSTEMCTL_STAND_IN)
     try:
         for server in servers:
             server.install()
@@ -312,6 +347,28 @@ def _port_free_on(*addresses: str) -> int:
             continue
         return port
     pytest.fail(f"No TCP port free on all of {addresses}")
+
+
+def _terminate(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM the PID, SIGKILL it if still there after ``timeout``; return once it is gone (or a zombie)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _is_alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+        time.sleep(0.05)
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _run_as_user() -> list[str]:
