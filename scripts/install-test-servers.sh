@@ -13,6 +13,7 @@ declare -A PACKAGE_FOR_BINARY=(
     [ngircd]=ngircd
     [mariadbd]=mariadb-server
     [mariadb]=mariadb-client
+    [openssl]=openssl
     [knotd]=knot
     [prometheus]=prometheus
 )
