@@ -22,7 +22,7 @@ from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from time import sleep
-from typing import Any
+from typing import Any, cast
 
 from ClusterShell.MsgTree import MsgTreeElem
 from cumin import NodeSet
@@ -349,11 +349,7 @@ class Instance:
 
             row = cursor.fetchone() if num_rows == 1 else None
             self.check_warnings(cursor)
-            if row is None:
-                return {}
-            if not isinstance(row, dict):
-                raise MysqlError(f"Expected a row as a dict (DictCursor), got {type(row).__name__}")
-            return row
+            return {} if row is None else cast(dict[str, Any], row)
 
     def run_query(self, query: str, database: str = "", **kwargs: Any) -> Iterator[tuple[NodeSet, MsgTreeElem]]:
         """Run a query on the host with the ``mysql`` command line client, through this instance's socket.
@@ -452,10 +448,7 @@ class Instance:
                 raise MysqlError(f"{query} seems to have been executed on a master.")
             if num_rows > 1:
                 raise NotImplementedError(f"Multisource setup are not implemented. Got {num_rows} rows.")
-            row = cursor.fetchone()
-            if not isinstance(row, dict):
-                raise MysqlError(f"Expected a row as a dict (DictCursor) from {query}, got {type(row).__name__}")
-            return row
+            return cast(dict[str, Any], cursor.fetchone())
 
     def show_master_status(self) -> dict[str, Any]:
         """Return the binlog status (``SHOW MASTER STATUS``), column names to values.
