@@ -33,9 +33,9 @@ setup(
         "requests>=2.28",
         "colorama>=0.4",
         "packaging>=21",
+        "pymysql>=1.0",
         "conftool>=6.0,<7",
         "dnspython>=2.0",
-        "pymysql>=1.0",
     ],
     extras_require={
         "tests": [

@@ -538,6 +538,49 @@ class Spicerack:
 
         return AptGetHosts(remote_hosts)
 
+    def redfish(
+        self,
+        hostname: str,
+        username: str = "root",
+        password: str = "",
+        *,
+        mgmt_address: str = "",
+        manufacturer: str = "dell",
+        scheme: str = "https",
+        port: int | None = None,
+    ) -> "Redfish":
+        """Return a client of the Redfish API of a physical server's management console.
+
+        Without Netbox the console's address and vendor are not looked up: the console is reached at
+        ``mgmt_address`` (an IP address, hostname or FQDN), else at ``hostname`` itself, and ``manufacturer`` picks
+        the vendor class (:py:class:`spicerack.redfish.RedfishDell` by default).
+
+        Arguments:
+            hostname: the server's hostname, or directly its management console's FQDN or address.
+            username: the management console account.
+            password: its password; if empty, ``$MGMT_PASSWORD`` or else asked to the operator.
+            mgmt_address: the management console's address, when it is not ``hostname``.
+            manufacturer: ``dell`` or ``supermicro``.
+            scheme: ``https`` (certificate not verified) or ``http``.
+            port: the API's TCP port, when not the scheme's default.
+
+        Raises:
+            spicerack.redfish.RedfishError: if the manufacturer is not supported or the address does not resolve.
+
+        """
+        from spicerack.redfish import create_redfish  # noqa: PLC0415 - imported on first use
+
+        return create_redfish(
+            hostname,
+            username,
+            password,
+            mgmt_address=mgmt_address,
+            manufacturer=manufacturer,
+            dry_run=self._dry_run,
+            scheme=scheme,
+            port=port,
+        )
+
     def dns(self) -> "Dns":
         """Return a client for DNS lookups, using the operating system's nameservers.
 
@@ -586,49 +629,6 @@ class Spicerack:
         from wmflib.prometheus import Thanos  # noqa: PLC0415 - imported on first use
 
         return Thanos()
-
-    def redfish(
-        self,
-        hostname: str,
-        username: str = "root",
-        password: str = "",
-        *,
-        mgmt_address: str = "",
-        manufacturer: str = "dell",
-        scheme: str = "https",
-        port: int | None = None,
-    ) -> "Redfish":
-        """Return a client of the Redfish API of a physical server's management console.
-
-        Without Netbox the console's address and vendor are not looked up: the console is reached at
-        ``mgmt_address`` (an IP address, hostname or FQDN), else at ``hostname`` itself, and ``manufacturer`` picks
-        the vendor class (:py:class:`spicerack.redfish.RedfishDell` by default).
-
-        Arguments:
-            hostname: the server's hostname, or directly its management console's FQDN or address.
-            username: the management console account.
-            password: its password; if empty, ``$MGMT_PASSWORD`` or else asked to the operator.
-            mgmt_address: the management console's address, when it is not ``hostname``.
-            manufacturer: ``dell`` or ``supermicro``.
-            scheme: ``https`` (certificate not verified) or ``http``.
-            port: the API's TCP port, when not the scheme's default.
-
-        Raises:
-            spicerack.redfish.RedfishError: if the manufacturer is not supported or the address does not resolve.
-
-        """
-        from spicerack.redfish import create_redfish  # noqa: PLC0415 - imported on first use
-
-        return create_redfish(
-            hostname,
-            username,
-            password,
-            mgmt_address=mgmt_address,
-            manufacturer=manufacturer,
-            dry_run=self._dry_run,
-            scheme=scheme,
-            port=port,
-        )
 
 
 def _get_username() -> str:

@@ -5,6 +5,7 @@ Each server module defines session-scoped fixtures; they are imported here so th
 
 from tests.integration.fleet_tools import fake_icinga, icinga_env, puppet_env, puppet_tools  # noqa: F401
 from tests.integration.servers.alertmanager import *  # noqa: F403
+from tests.integration.servers.authdns import *  # noqa: F403
 from tests.integration.servers.dns import *  # noqa: F403
 from tests.integration.servers.etcd import *  # noqa: F403
 from tests.integration.servers.etcd_v2 import *  # noqa: F403
