@@ -210,6 +210,11 @@ class RemoteHosts:
         """A copy of the targeted hosts."""
         return self._hosts.copy()
 
+    @property
+    def dry_run(self) -> bool:
+        """Whether commands that are not safe are only logged, not run."""
+        return self._dry_run
+
     def __str__(self) -> str:
         """The targeted hosts in folded form, for example ``host[1-3]``."""
         return str(self._hosts)
@@ -507,6 +512,11 @@ class RemoteHostsAdapter:
 
         """
         self._remote_hosts = remote_hosts
+
+    @property
+    def remote_hosts(self) -> RemoteHosts:
+        """The wrapped hosts."""
+        return self._remote_hosts
 
     def __str__(self) -> str:
         """The targeted hosts in folded form."""

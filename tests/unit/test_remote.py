@@ -282,11 +282,14 @@ def test_printing_defaults_to_the_terminal_only():
     assert _wanted(False, Terminal()) is False
 
 
-def test_adapter_str_and_len(remote):
-    adapter = RemoteHostsAdapter(remote.query("host[1-9]"))
+def test_adapter_str_len_and_wrapped_hosts(remote):
+    hosts = remote.query("host[1-9]")
+    adapter = RemoteHostsAdapter(hosts)
 
     assert str(adapter) == "host[1-9]"
     assert len(adapter) == 9
+    assert adapter.remote_hosts is hosts
+    assert hosts.dry_run is True
 
 
 def test_query_confctl_returns_the_cluster(remote):
