@@ -32,6 +32,7 @@ from pymysql.cursors import Cursor, DictCursor
 from wmflib.constants import CORE_DATACENTERS
 from wmflib.interactive import ask_confirmation
 
+from spicerack.constants import WMF_CA_BUNDLE_PATH
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackError
 from spicerack.remote import Remote, RemoteExecutionError, RemoteHosts, RemoteHostsAdapter
@@ -41,9 +42,6 @@ REPLICATION_ROLES: tuple[str, ...] = ("master", "slave", "standalone")
 
 CORE_SECTIONS: tuple[str, ...] = ("s6", "s5", "s2", "s7", "s3", "s8", "s4", "s1", "x1", "es6", "es7")
 """The read-write core sections, from the least to the most impactful should anything go wrong."""
-
-WMF_CA_BUNDLE_PATH: str = "/etc/ssl/certs/wmf-ca-certificates.crt"
-"""The CA bundle that verifies the servers' certificates on native connections, unless ``ssl`` is passed."""
 
 MYSQL_CLIENT: str = "/usr/local/bin/mysql"
 """The ``mysql`` command line client on the database hosts."""

@@ -56,3 +56,11 @@ def test_extender_adds_accessors():
 def test_run_cookbook_outside_the_runner_is_an_error():
     with pytest.raises(SpicerackError, match="only to cookbooks started by the cookbook runner"):
         Spicerack().run_cookbook("a.b")
+
+
+def test_constants_cookbooks_import():
+    from spicerack import constants
+
+    assert constants.KEYHOLDER_SOCK == "/run/keyholder/proxy.sock"
+    assert constants.PUPPET_CA_PATH.endswith(".pem")
+    assert constants.WMF_CA_BUNDLE_PATH.startswith("/etc/ssl/certs/")
