@@ -5,6 +5,8 @@ Commands run over SSH with cumin's ClusterShell transport, with cumin's own sema
 only the commands marked ``is_safe=True`` run; every other command is logged with its target and batch plan.
 """
 
+from __future__ import annotations
+
 import logging
 import math
 import sys
@@ -13,17 +15,20 @@ from argparse import ArgumentTypeError
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ClusterShell.MsgTree import MsgTreeElem
-from ClusterShell.NodeSet import NodeSetException
-from cumin import Config, CuminError, NodeSet, query, transport, transports
-from cumin.cli import target_batch_size
-from cumin.transports import Command, HostState
-from cumin.transports.clustershell import NullReporter, TqdmReporter
+from ClusterShell.NodeSet import NodeSet, NodeSetException
 
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
+
+if TYPE_CHECKING:
+    from cumin import Config
+    from cumin.transports import Command, Target
+
+# cumin itself (its query grammar, transports and CLI helpers: about 100 ms) is imported on first use, so that a
+# cookbook importing this module for its names does not pay for it when it is only listed or asked for --help.
 
 __all__ = [
     "Command",
@@ -39,6 +44,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    """Give ``spicerack.remote.Command`` (cumin's) without importing cumin before it is asked for."""
+    if name == "Command":
+        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
+
+        return Command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CommandResults = Iterator[tuple[NodeSet, MsgTreeElem]]
 """What :py:meth:`RemoteHosts.run_sync` and :py:meth:`RemoteHosts.run_async` return: ``(hosts, output)`` pairs."""
@@ -134,13 +149,15 @@ class Remote:
             spicerack.remote.RemoteError: if the configuration cannot be read.
 
         """
+        from cumin import Config, CuminError  # noqa: PLC0415 - see the module's imports
+
         try:
             self._config = Config(config)
         except CuminError as e:
             raise RemoteError(f"Unable to load cumin's configuration {config}: {e}") from e
         self._dry_run = dry_run
 
-    def query(self, query_string: str, use_sudo: bool = False) -> "RemoteHosts":
+    def query(self, query_string: str, use_sudo: bool = False) -> RemoteHosts:
         """Return the hosts matching a cumin query, ready to run commands on.
 
         Arguments:
@@ -151,6 +168,8 @@ class Remote:
             spicerack.remote.RemoteError: if the query is invalid, fails, or matches no host.
 
         """
+        from cumin import CuminError, query  # noqa: PLC0415 - see the module's imports
+
         try:
             hosts = query.Query(self._config).execute(query_string)
         except (CuminError, NodeSetException) as e:
@@ -158,7 +177,7 @@ class Remote:
 
         return RemoteHosts(self._config, hosts, dry_run=self._dry_run, use_sudo=use_sudo)
 
-    def query_confctl(self, conftool: ConftoolEntityLike, **tags: str) -> "LBRemoteCluster":
+    def query_confctl(self, conftool: ConftoolEntityLike, **tags: str) -> LBRemoteCluster:
         """Return the hosts of the conftool objects matching the tags, as a load-balanced cluster.
 
         Arguments:
@@ -223,7 +242,7 @@ class RemoteHosts:
         """The number of targeted hosts."""
         return len(self._hosts)
 
-    def split(self, n_slices: int) -> Iterator["RemoteHosts"]:
+    def split(self, n_slices: int) -> Iterator[RemoteHosts]:
         """Yield the hosts split in ``n_slices`` groups of (almost) equal size, each a :py:class:`RemoteHosts`.
 
         Arguments:
@@ -328,6 +347,8 @@ class RemoteHosts:
             batch_sleep if batch_sleep is not None else 0.0,
             self._hosts,
         )
+        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
+
         self.run_sync(Command(REBOOT_COMMAND, timeout=30), batch_size=batch_size, batch_sleep=batch_sleep)
 
     @_retry_until_rebooted
@@ -377,6 +398,8 @@ class RemoteHosts:
             spicerack.remote.RemoteError: if the command fails or its output is not an uptime.
 
         """
+        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
+
         results = self.run_sync(
             Command(UPTIME_COMMAND, timeout=10),
             is_safe=True,
@@ -428,6 +451,9 @@ class RemoteHosts:
         print_progress_bars: bool | None,
     ) -> CommandResults:
         """Run the commands through a cumin worker, or only log them in DRY-RUN unless they are safe."""
+        from cumin import CuminError  # noqa: PLC0415 - see the module's imports
+        from cumin.transports.clustershell import NullReporter, TqdmReporter  # noqa: PLC0415 - see the module's imports
+
         if not commands:
             raise RemoteError("No commands provided")
         if self._use_sudo:
@@ -468,8 +494,11 @@ class RemoteHosts:
             return_code, "Cumin execution failed", worker.get_results(), failed_hosts=failed_hosts
         )
 
-    def _target(self, batch_size: int | str | None, batch_sleep: float | None) -> transports.Target:
+    def _target(self, batch_size: int | str | None, batch_sleep: float | None) -> Target:
         """Return cumin's target for these hosts with the given batch plan."""
+        from cumin import CuminError, transports  # noqa: PLC0415 - see the module's imports
+        from cumin.cli import target_batch_size  # noqa: PLC0415 - see the module's imports
+
         size: dict[str, Any] = {"value": None, "ratio": None}
         if batch_size is not None:
             try:
@@ -487,10 +516,10 @@ class RemoteHosts:
         except CuminError as e:
             raise RemoteError(f"Invalid batch parameters for {self._hosts}: {e}") from e
 
-    def _worker(
-        self, target: transports.Target, commands: Sequence[str | Command], mode: str, success_threshold: float
-    ) -> Any:
+    def _worker(self, target: Target, commands: Sequence[str | Command], mode: str, success_threshold: float) -> Any:
         """Return a cumin worker set up for the commands, in the given mode and with the success threshold."""
+        from cumin import CuminError, transport  # noqa: PLC0415 - see the module's imports
+
         try:
             worker = transport.Transport.new(self._config, target)
             worker.commands = list(commands)
@@ -690,6 +719,8 @@ def _prepend_sudo(command: str | Command) -> str | Command:
     """Return the command prefixed with ``sudo -i``, keeping its timeout and ok codes."""
     if isinstance(command, str):
         return f"sudo -i {command}"
+    from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
+
     return Command(f"sudo -i {command.command}", timeout=command.timeout, ok_codes=command.ok_codes)
 
 
@@ -701,7 +732,7 @@ def _wanted(requested: bool | None, stream: object) -> bool:
     return bool(isatty is not None and isatty())
 
 
-def _batch_plan(target: transports.Target) -> str:
+def _batch_plan(target: Target) -> str:
     """Describe how cumin would schedule the target's hosts."""
     if target.batch_size >= len(target.hosts):
         return "all at once"
@@ -710,6 +741,8 @@ def _batch_plan(target: transports.Target) -> str:
 
 def _failed_hosts(worker: Any) -> NodeSet:
     """Return the hosts on which a command failed or timed out in the worker's last execution."""
+    from cumin.transports import HostState  # noqa: PLC0415 - see the module's imports
+
     failed = NodeSet()
     for name, host in worker.results.hosts_results.items():
         if host.state in (HostState.FAILED, HostState.TIMEOUT):

@@ -340,3 +340,18 @@ def test_lb_cluster_restart_services(remote, caplog):
     assert 'systemctl restart "php-fpm"' in caplog.text
     assert 'systemctl reload "nginx"' in caplog.text
     assert len(conftool.depooled) == 4
+
+
+def test_importing_the_module_does_not_import_cumin():
+    # Cookbooks import spicerack.remote for its names: listing them or asking --help must not pay for cumin.
+    code = "import sys, spicerack.remote; print(sorted(m for m in sys.modules if m.split('.')[0] == 'cumin'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_command_is_reexported_from_cumin():
+    from cumin.transports import Command as CuminCommand
+
+    from spicerack import remote
+
+    assert remote.Command is CuminCommand
