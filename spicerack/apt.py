@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ClusterShell.MsgTree import MsgTreeElem
-from cumin import NodeSet
+from ClusterShell.NodeSet import NodeSet
 
 from spicerack.exceptions import SpicerackError
 from spicerack.remote import RemoteHostsAdapter
