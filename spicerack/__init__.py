@@ -29,13 +29,16 @@ if TYPE_CHECKING:
     from spicerack.confctl import Confctl, ConftoolEntity
     from spicerack.cookbook import LockArgs
     from spicerack.dbctl import Dbctl
+    from spicerack.dhcp import DHCP
     from spicerack.dnsdisc import Discovery
     from spicerack.icinga import IcingaHosts
     from spicerack.locking import LocalLock, Lock, NoLock
+    from spicerack.mediawiki import MediaWiki
     from spicerack.mysql import Mysql
     from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
     from spicerack.redfish import Redfish
     from spicerack.remote import Remote, RemoteHosts
+    from spicerack.service import Catalog
 
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
 
@@ -116,6 +119,7 @@ class Spicerack:
         self._actions: ActionsDict | None = None
         self._locks: dict[str, Lock | LocalLock | NoLock] = {}
         self._authdns_servers: dict[str, str] | None = None
+        self._service_catalog: Catalog | None = None
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
 
     @cached_property
@@ -316,6 +320,39 @@ class Spicerack:
 
         return Dbctl(config=self._conftool_config, schema=self._conftool_schema, dry_run=self._dry_run)
 
+    def dhcp(self, datacenter: str) -> "DHCP":
+        """Return the client to add and remove temporary DHCP snippets on the datacenter's install servers.
+
+        The install servers are the hosts of the cumin query ``A:installserver and A:<datacenter>``; when it fails
+        (e.g. a new datacenter without its own install server yet), those of eqiad.
+
+        Arguments:
+            datacenter: the datacenter, one of :py:data:`wmflib.constants.ALL_DATACENTERS`.
+
+        Raises:
+            spicerack.dhcp.DHCPError: if the datacenter is unknown.
+            spicerack.remote.RemoteError: if eqiad's install servers cannot be found either.
+
+        """
+        from wmflib.constants import ALL_DATACENTERS  # noqa: PLC0415 - imported on first use
+
+        from spicerack.dhcp import DHCP, DHCPError  # noqa: PLC0415 - imported on first use
+        from spicerack.locking import SPICERACK_PREFIX  # noqa: PLC0415 - imported on first use
+        from spicerack.remote import RemoteError  # noqa: PLC0415 - imported on first use
+
+        if datacenter not in ALL_DATACENTERS:
+            raise DHCPError(f"Invalid datacenter {datacenter!r}, must be one of {ALL_DATACENTERS}.")
+        remote = self.remote()
+        try:
+            install_servers = remote.query(f"A:installserver and A:{datacenter}")
+        except RemoteError:
+            datacenter = "eqiad"
+            install_servers = remote.query(f"A:installserver and A:{datacenter}")
+
+        return DHCP(
+            install_servers, datacenter=datacenter, lock=self._lock_instance(SPICERACK_PREFIX), dry_run=self._dry_run
+        )
+
     def discovery(self, *records: str) -> "Discovery":
         """Return the client to pool, depool and check the given DNS Discovery records.
 
@@ -335,6 +372,48 @@ class Spicerack:
             records=list(records),
             dry_run=self._dry_run,
         )
+
+    def mediawiki(self) -> "MediaWiki":
+        """Return the client to manage MediaWiki: read-only mode, primary datacenter, siteinfo, periodic jobs.
+
+        Its URLs and host queries can be changed in ``mediawiki/config.yaml`` (all keys optional).
+
+        Raises:
+            spicerack.confctl.ConfctlError: if conftool cannot be set up.
+            spicerack.mediawiki.MediaWikiError: if ``mediawiki/config.yaml`` is invalid.
+
+        """
+        from spicerack.mediawiki import MediaWiki, load_mediawiki_config  # noqa: PLC0415 - imported on first use
+
+        return MediaWiki(
+            self.confctl("mwconfig"),
+            self.remote(),
+            self._username,
+            dry_run=self._dry_run,
+            config=load_mediawiki_config(self._spicerack_config_dir),
+        )
+
+    def service_catalog(self) -> "Catalog":
+        """Return Puppet's ``service::catalog``, read from ``service/service.yaml`` (loaded once).
+
+        Raises:
+            spicerack.service.ServiceError: if the catalog file cannot be read or is not a mapping of services.
+            spicerack.confctl.ConfctlError: if conftool cannot be set up.
+            spicerack.alertmanager.AlertmanagerError: if the Alertmanager configuration is invalid.
+            spicerack.dnsdisc.DiscoveryError: if ``discovery/authdns.yaml`` is invalid.
+
+        """
+        if self._service_catalog is None:
+            from spicerack.service import Catalog, load_catalog  # noqa: PLC0415 - imported on first use
+
+            self._service_catalog = Catalog(
+                load_catalog(self._spicerack_config_dir),
+                alertmanager=self.alertmanager(),
+                confctl=self.confctl("discovery"),
+                authdns_servers=self.authdns_servers,
+                dry_run=self._dry_run,
+            )
+        return self._service_catalog
 
     @property
     def authdns_servers(self) -> dict[str, str]:
