@@ -16,6 +16,7 @@ declare -A PACKAGE_FOR_BINARY=(
     [openssl]=openssl
     [knotd]=knot
     [prometheus]=prometheus
+    [dhcpd]=isc-dhcp-server
 )
 
 missing=()
