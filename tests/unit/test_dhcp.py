@@ -155,7 +155,7 @@ def test_ipv4_given_as_text_is_converted():
 
 def test_configurations_are_frozen():
     with pytest.raises(AttributeError):
-        mac().hostname = "other"  # type: ignore[misc]
+        mac().hostname = "other"
 
 
 @pytest.mark.parametrize(
