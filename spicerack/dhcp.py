@@ -62,7 +62,7 @@ _SWITCH_IFACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9/:.-]*")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _OPTION_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9][a-z0-9-]*)?")
 _UNQUOTABLE_RE = re.compile(r'["\\\x00-\x1f\x7f]')
-_SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _INDENT = "        "  # A body line of the snippets' templates, which are dedented once rendered
 
