@@ -187,7 +187,7 @@ class ServiceDiscovery:
         self.depool(site, name=name)
         try:
             yield
-        except BaseException:
+        except Exception:
             if repool_on_error:
                 self.pool(site, name=name)
             raise
