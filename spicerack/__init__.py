@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from spicerack.dhcp import DHCP
     from spicerack.dnsdisc import Discovery
     from spicerack.icinga import IcingaHosts
+    from spicerack.ipmi import Ipmi
     from spicerack.locking import LocalLock, Lock, NoLock
     from spicerack.mediawiki import MediaWiki
     from spicerack.mysql import Mysql
@@ -119,6 +120,7 @@ class Spicerack:
         self._actions: ActionsDict | None = None
         self._locks: dict[str, Lock | LocalLock | NoLock] = {}
         self._authdns_servers: dict[str, str] | None = None
+        self._management_password = ""
         self._service_catalog: Catalog | None = None
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
 
@@ -617,6 +619,31 @@ class Spicerack:
 
         return AptGetHosts(remote_hosts)
 
+    def management_password(self) -> str:
+        """Return the management consoles' password, asked once per instance unless ``$MGMT_PASSWORD`` is set.
+
+        Raises:
+            spicerack.exceptions.SpicerackError: if the password is empty.
+
+        """
+        if not self._management_password:
+            from spicerack.interactive import get_management_password  # noqa: PLC0415 - imported on first use
+
+            self._management_password = get_management_password()
+        return self._management_password
+
+    def ipmi(self, target: str, *, port: int | None = None) -> "Ipmi":
+        """Return a client to send IPMI commands to a management console with the management password.
+
+        Arguments:
+            target: the management console's FQDN or IP address.
+            port: the console's UDP port, when not IPMI's standard 623.
+
+        """
+        from spicerack.ipmi import Ipmi  # noqa: PLC0415 - imported on first use
+
+        return Ipmi(target, self.management_password(), dry_run=self._dry_run, port=port)
+
     def redfish(
         self,
         hostname: str,
@@ -652,7 +679,7 @@ class Spicerack:
         return create_redfish(
             hostname,
             username,
-            password,
+            password or self.management_password(),
             mgmt_address=mgmt_address,
             manufacturer=manufacturer,
             dry_run=self._dry_run,

@@ -7,7 +7,6 @@ requests that would change something are logged and not sent (see :py:class:`spi
 import ipaddress
 import json
 import logging
-import os
 import re
 import socket
 import time
@@ -36,8 +35,6 @@ logger = logging.getLogger(__name__)
 TypeInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 """The address, with its netmask, of a management console."""
 
-MANAGEMENT_PASSWORD_ENV = "MGMT_PASSWORD"  # noqa: S105 - the variable's name, not a password
-"""The environment variable read for the management password before asking the operator for it."""
 
 _EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
 _TASK_FINAL_STATES = ("Completed", "Exception", "Killed", "Cancelled")
@@ -1099,20 +1096,18 @@ VENDOR_CLASSES: dict[str, type[Redfish]] = {"dell": RedfishDell, "supermicro": R
 
 
 def get_management_password() -> str:
-    """Return the management consoles' password: ``$MGMT_PASSWORD`` if set, else asked to the operator.
+    """Return the management consoles' password, as :py:func:`spicerack.interactive.get_management_password` does.
 
     Raises:
         spicerack.redfish.RedfishError: if the password is empty.
 
     """
-    password = os.environ.get(MANAGEMENT_PASSWORD_ENV)
-    if password is None:
-        from wmflib.interactive import get_secret  # noqa: PLC0415 - only when there is someone to ask
+    from spicerack.interactive import get_management_password as get_password  # noqa: PLC0415 - only when needed
 
-        password = str(get_secret("Management Password"))
-    if not password:
-        raise RedfishError("Empty management password")
-    return password
+    try:
+        return get_password()
+    except SpicerackError as e:
+        raise RedfishError(str(e)) from e
 
 
 def resolve_management_interface(address: str) -> TypeInterface:
