@@ -388,7 +388,7 @@ def test_downtime_matchers_and_unknown_site():
         {"name": "job", "value": r"^probes/.*", "isRegex": True},
     ]
     with pytest.raises(ServiceError, match=r"Service search-https is not present in site codfw\. Available sites"):
-        service.downtime("codfw", None, duration=timedelta(minutes=1))  # type: ignore[arg-type]
+        service.downtime("codfw", None, duration=timedelta(minutes=1))
 
 
 def test_check_dns_state_validates_tries_and_skips_services_without_discovery():
