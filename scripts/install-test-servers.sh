@@ -16,6 +16,8 @@ declare -A PACKAGE_FOR_BINARY=(
     [openssl]=openssl
     [knotd]=knot
     [prometheus]=prometheus
+    [ipmitool]=ipmitool
+    [ipmi_sim]=openipmi
     [dhcpd]=isc-dhcp-server
 )
 
