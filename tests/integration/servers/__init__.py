@@ -5,7 +5,9 @@ Every fixture picks free ports, waits for readiness with a bounded poll and stop
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -42,3 +44,13 @@ def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "se
             pass
         time.sleep(0.05)
     pytest.fail(f"{what} not ready after {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a server this test run started: SIGTERM, then SIGKILL if it is still there after ``timeout``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

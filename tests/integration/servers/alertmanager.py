@@ -5,7 +5,6 @@ Tests see it through :py:class:`AlertmanagerServer`: its URL, a Spicerack config
 """
 
 import json
-import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, wait_until
+from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 
 __all__ = ["AlertmanagerServer", "alertmanager_server"]
 
@@ -128,10 +127,5 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Al
         _write_spicerack_config(config_dir, url, closed_port_url)
         yield AlertmanagerServer(url=url, config_dir=config_dir, closed_port_url=closed_port_url)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()

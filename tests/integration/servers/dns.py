@@ -4,7 +4,6 @@ Tests see it through :py:class:`DnsServer`: its address and port, and a Spicerac
 ``dns/config.yaml`` points ``spicerack.dns()`` at it. The records are in :py:data:`ZONES`.
 """
 
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.integration.servers import free_port, require_binary, wait_until
+from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 
 __all__ = ["DOMAIN", "ZONES", "DnsServer", "dns_server"]
 
@@ -141,10 +140,5 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
         _write_spicerack_config(config_dir, address, port)
         yield DnsServer(address=address, port=port, config_dir=config_dir)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()

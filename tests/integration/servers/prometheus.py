@@ -6,7 +6,6 @@ URL, and Prometheus routes it by its path, so ``/ops/api/v1/query`` lands on its
 """
 
 import json
-import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, wait_until
+from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 
 __all__ = ["PrometheusServer", "prometheus_server"]
 
@@ -86,10 +85,5 @@ def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
         wait_until(lambda: process.poll() is None and _is_ready(url), what="prometheus")
         yield PrometheusServer(proxy_url=url, target=target)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()

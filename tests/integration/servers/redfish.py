@@ -9,7 +9,6 @@ Every request it receives is written to its log, which tests read through :py:me
 
 import base64
 import json
-import signal
 import ssl
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, wait_until
+from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 
 __all__ = ["RedfishEmulator", "redfish_emulator"]
 
@@ -131,10 +130,5 @@ def redfish_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redfi
         wait_until(lambda: process.poll() is None and _is_ready(emulator.url), what="sushy-emulator")
         yield emulator
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
