@@ -36,6 +36,7 @@ setup(
         "pymysql>=1.0",
         "conftool>=6.0,<7",
         "dnspython>=2.0",
+        "GitPython>=3.1.30",
     ],
     extras_require={
         "tests": [

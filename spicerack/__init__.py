@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
     from spicerack.redfish import Redfish
     from spicerack.remote import Remote, RemoteHosts
+    from spicerack.reposync import RepoSync
     from spicerack.service import Catalog
+    from spicerack.toolforge.etcdctl import EtcdctlController
 
 __all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
 
@@ -735,6 +737,29 @@ class Spicerack:
         from wmflib.prometheus import Thanos  # noqa: PLC0415 - imported on first use
 
         return Thanos()
+
+    def reposync(self, name: str) -> "RepoSync":
+        """Return the client of the synced git repository ``name`` of ``<config_dir>/reposync/config.yaml``.
+
+        Raises:
+            spicerack.reposync.RepoSyncError: if the repository is unknown, missing or not a bare repository.
+
+        """
+        from spicerack.reposync import RepoSync, load_repo  # noqa: PLC0415 - imported on first use
+
+        repo, remotes = load_repo(self._spicerack_config_dir, name)
+        return RepoSync(repo, self.username, self.remote().query(",".join(remotes)), dry_run=self._dry_run)
+
+    def etcdctl(self, *, remote_host: "RemoteHosts") -> "EtcdctlController":
+        """Return the controller of the etcd cluster that runs ``etcdctl`` on ``remote_host`` (one host only).
+
+        Raises:
+            spicerack.toolforge.etcdctl.TooManyHosts: if ``remote_host`` has more than one host.
+
+        """
+        from spicerack.toolforge.etcdctl import EtcdctlController  # noqa: PLC0415 - imported on first use
+
+        return EtcdctlController(remote_host=remote_host)
 
 
 def _get_username() -> str:

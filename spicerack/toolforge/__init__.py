@@ -1,0 +1,1 @@
+"""Toolforge-specific modules."""
