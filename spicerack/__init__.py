@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from spicerack.confctl import Confctl, ConftoolEntity
     from spicerack.cookbook import LockArgs
     from spicerack.dbctl import Dbctl
+    from spicerack.debmonitor import Debmonitor
     from spicerack.dhcp import DHCP
     from spicerack.dnsdisc import Discovery
     from spicerack.icinga import IcingaHosts
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from spicerack.locking import LocalLock, Lock, NoLock
     from spicerack.mediawiki import MediaWiki
     from spicerack.mysql import Mysql
+    from spicerack.peeringdb import PeeringDB
     from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
     from spicerack.redfish import Redfish
     from spicerack.remote import Remote, RemoteHosts
@@ -737,6 +739,37 @@ class Spicerack:
         from wmflib.prometheus import Thanos  # noqa: PLC0415 - imported on first use
 
         return Thanos()
+
+    def debmonitor(self) -> "Debmonitor":
+        """Return a DRY-RUN aware client for Debmonitor, set up from the ``debmonitor_config`` INI file.
+
+        The file's ``[DEFAULT]`` section sets ``server`` (the host name, without scheme), ``cert`` and ``key`` (the
+        TLS client certificate and its key).
+
+        Raises:
+            spicerack.debmonitor.DebmonitorError: if the file cannot be read or misses one of those options.
+
+        """
+        from spicerack.debmonitor import debmonitor_from_config  # noqa: PLC0415 - imported on first use
+
+        return debmonitor_from_config(self._debmonitor_config, dry_run=self._dry_run)
+
+    def peeringdb(self, *, ttl: int = 86400) -> "PeeringDB":
+        """Return a read-only client for PeeringDB's API, set up from ``peeringdb/config.yaml`` if it exists.
+
+        The file's optional keys: ``api_token_ro`` (a read-only API key), ``cachedir`` (where answers are cached;
+        no cache without it) and ``baseurl`` (another API URL than PeeringDB's). Requests go through ``http_proxy``.
+
+        Arguments:
+            ttl: seconds a cached answer is used for before it is fetched again; 0 disables the cache.
+
+        Raises:
+            spicerack.peeringdb.PeeringDBError: if the file is invalid or the cache directory cannot be created.
+
+        """
+        from spicerack.peeringdb import peeringdb_from_config  # noqa: PLC0415 - imported on first use
+
+        return peeringdb_from_config(self._spicerack_config_dir, ttl=ttl, proxies=self.requests_proxies)
 
     def reposync(self, name: str) -> "RepoSync":
         """Return the client of the synced git repository ``name`` of ``<config_dir>/reposync/config.yaml``.
