@@ -148,14 +148,20 @@ class EtcdctlController(RemoteHostsAdapter):
         except (KeyError, TypeError, ValueError) as error:
             raise UnableToParseOutput(f"No member id in the etcdctl member add output: {output}") from error
 
-    def ensure_node_does_not_exist(self, member_fqdn: str) -> str | None:
+    def ensure_node_does_not_exist(self, member_fqdn: str, member_peer_url: str | None = None) -> str | None:
         """Remove the member named ``member_fqdn`` if it is in the cluster.
+
+        Arguments:
+            member_fqdn: the member's name (its FQDN).
+            member_peer_url: the peer URL that identifies the member if it never started (unstarted members have
+                no name), by default ``https://<member_fqdn>:2380``.
 
         Returns:
             The removed member's id, None if it was not there.
 
         """
-        current = _find_member(self.get_cluster_info(), member_fqdn)
+        peer_url = member_peer_url or f"https://{member_fqdn}:2380"
+        current = _find_member(self.get_cluster_info(), member_fqdn, peer_url)
         if not current:
             logger.info("Skipping removal of member %s as it does not exist.", member_fqdn)
             return None
