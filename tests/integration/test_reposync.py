@@ -46,7 +46,7 @@ def sync_setup(ssh_fleet, tmp_path, monkeypatch):
     (config_dir / "reposync").mkdir(parents=True)
     config = {"base_dir": str(tmp_path / "srv"), "repos": [NAME], "remotes": list(HOSTS)}
     (config_dir / "reposync" / "config.yaml").write_text(yaml.safe_dump(config))
-    confirmations = []
+    confirmations: list[str] = []
     monkeypatch.setattr(reposync, "ask_confirmation", confirmations.append)
     return {"fleet": ssh_fleet, "source": source, "copies": copies, "config_dir": config_dir, "asked": confirmations}
 

@@ -25,7 +25,7 @@ def bare(path):
 @pytest.fixture
 def source(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
-    asked = []
+    asked: list[str] = []
     monkeypatch.setattr(reposync, "ask_confirmation", asked.append)
     repo_dir = bare(tmp_path / "srv" / NAME)
     for name in ("one", "two"):
