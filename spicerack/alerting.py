@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from spicerack._downtime import removed_after
 from spicerack.administrative import Reason
 from spicerack.alertmanager import AlertmanagerHosts
 from spicerack.exceptions import SpicerackError
@@ -53,13 +54,8 @@ class AlertingHosts:
 
         """
         downtime_id = self.downtime(reason, duration=duration)
-        try:
+        with removed_after(lambda: self.remove_downtime(downtime_id), remove_on_error=remove_on_error):
             yield
-        except BaseException:
-            if remove_on_error:
-                self.remove_downtime(downtime_id)
-            raise
-        self.remove_downtime(downtime_id)
 
     def downtime(self, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> str:
         """Downtime the hosts on Icinga, then silence them on Alertmanager.

@@ -29,6 +29,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from requests.exceptions import RequestException
 from wmflib.requests import DEFAULT_RETRY_STATUS_CODES, http_session
 
+from spicerack._downtime import removed_after
 from spicerack.administrative import Reason
 from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackError
@@ -136,7 +137,8 @@ class Alertmanager:
 
         """
         downtime_id = self.downtime(reason, matchers=matchers, duration=duration)
-        yield from self._remove_after(downtime_id, remove_on_error=remove_on_error)
+        with removed_after(lambda: self.remove_downtime(downtime_id), remove_on_error=remove_on_error):
+            yield
 
     def downtime(self, reason: Reason, *, matchers: MatchersType, duration: timedelta = timedelta(hours=4)) -> str:
         """Create a silence for the alerts matching all the given matchers, starting now.
@@ -227,16 +229,6 @@ class Alertmanager:
             http_proxies=self._http_proxies,
             dry_run=self._dry_run,
         )
-
-    def _remove_after(self, downtime_id: str, *, remove_on_error: bool) -> Iterator[None]:
-        """Yield once, then remove the silence: always on success, on error only if asked."""
-        try:
-            yield
-        except BaseException:
-            if remove_on_error:
-                self.remove_downtime(downtime_id)
-            raise
-        self.remove_downtime(downtime_id)
 
     def _api_request(self, method: str, path: str, json: Mapping[str, Any] | None = None) -> Response:
         """Send a v2 API request to the first Alertmanager instance that answers successfully.
@@ -349,7 +341,8 @@ class AlertmanagerHosts(Alertmanager):
 
         """
         downtime_id = self.downtime(reason, matchers=matchers, duration=duration)
-        yield from self._remove_after(downtime_id, remove_on_error=remove_on_error)
+        with removed_after(lambda: self.remove_downtime(downtime_id), remove_on_error=remove_on_error):
+            yield
 
     def downtime(self, reason: Reason, *, matchers: MatchersType = (), duration: timedelta = timedelta(hours=4)) -> str:
         """Create a silence for the alerts of the hosts, starting now.

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from cumin import NodeSet, nodeset_fromlist
 from cumin.transports import Command
 
+from spicerack._downtime import removed_after
 from spicerack.administrative import Reason
 from spicerack.config import load_yaml_mapping
 from spicerack.decorators import retry
@@ -318,13 +319,8 @@ class IcingaHosts:
 
         """
         self.downtime(reason, duration=duration)
-        try:
+        with removed_after(self.remove_downtime, remove_on_error=remove_on_error):
             yield
-        except BaseException:
-            if remove_on_error:
-                self.remove_downtime()
-            raise
-        self.remove_downtime()
 
     def downtime(self, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> None:
         """Downtime the hosts and all their services, starting now.
@@ -409,13 +405,8 @@ class IcingaHosts:
 
         """
         self.downtime_services(service_re, reason, duration=duration)
-        try:
+        with removed_after(lambda: self.remove_service_downtimes(service_re), remove_on_error=remove_on_error):
             yield
-        except BaseException:
-            if remove_on_error:
-                self.remove_service_downtimes(service_re)
-            raise
-        self.remove_service_downtimes(service_re)
 
     def downtime_services(self, service_re: str, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> None:
         """Downtime the services matching ``service_re`` on each host that has them, starting now.

@@ -423,7 +423,7 @@ class Service:
 
     @contextmanager
     def downtimed(
-        self, site: str, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
+        self, site: str, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = True
     ) -> Iterator[None]:
         """Keep the service's probes in a datacenter silenced for the duration of the context.
 
@@ -431,7 +431,7 @@ class Service:
             site: the datacenter.
             reason: why.
             duration: the silence's maximum duration.
-            remove_on_error: remove the silence also when the body raises.
+            remove_on_error: remove the silence also when the body raises (the default, as for every downtimed()).
 
         Raises:
             spicerack.service.ServiceError: if the service does not run in that datacenter.
