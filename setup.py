@@ -37,6 +37,14 @@ setup(
         "conftool>=6.0,<7",
         "dnspython>=2.0",
         "GitPython>=3.1.30",
+        # The reference installs these client libraries and real cookbooks import them directly.
+        "kafka-python~=2.0.2",
+        "kubernetes==22.6.*; python_version=='3.11'",
+        "kubernetes==30.1.*; python_version>'3.11'",
+        "pynetbox~=7.4",
+        "python-etcd~=0.4.5",
+        "redis==4.3.*; python_version=='3.11'",
+        "redis==6.1.*; python_version>'3.11'",
     ],
     extras_require={
         "tests": [
@@ -49,6 +57,8 @@ setup(
             "types-colorama",
             "sushy-tools>=2.0",
             "types-PyMySQL",
+            "types-redis",
+            "requests-mock>=1.9.3",
         ],
     },
     entry_points={"console_scripts": ["cookbook = spicerack._cookbook:main"]},
