@@ -794,6 +794,8 @@ class Spicerack:
 
         return EtcdctlController(remote_host=remote_host)
 
+    # -- accessors of the inventory and platform clients (keep this marker) --
+
 
 def _get_username() -> str:
     """Return the operator's name: the real user behind ``sudo``, else the current user."""
