@@ -7,3 +7,7 @@ class SpicerackError(Exception):
 
 class SpicerackCheckError(SpicerackError):
     """A check on the state of the infrastructure did not pass (for example inside a retried check)."""
+
+
+class RunCookbookError(SpicerackError):
+    """A cookbook started with :py:meth:`spicerack.Spicerack.run_cookbook` did not complete successfully."""
