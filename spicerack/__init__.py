@@ -12,40 +12,181 @@ from typing import TYPE_CHECKING, Any
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
+    # The lazily resolved names (see _LAZY_NAMES), re-exported for type checkers.
     import logging
     from contextlib import AbstractContextManager
+    from pathlib import Path as Path
+    from socket import gethostname as gethostname
 
+    from git import Repo as Repo
     from requests import Session
-    from wmflib.actions import ActionsDict
-    from wmflib.dns import Dns
-    from wmflib.phabricator import Phabricator
-    from wmflib.prometheus import Prometheus, Thanos
+    from requests.auth import HTTPBasicAuth as HTTPBasicAuth
+    from wmflib import requests as requests
+    from wmflib.actions import ActionsDict as ActionsDict
+    from wmflib.config import load_ini_config as load_ini_config
+    from wmflib.config import load_yaml_config as load_yaml_config
+    from wmflib.dns import Dns as Dns
+    from wmflib.interactive import confirm_on_failure as confirm_on_failure
+    from wmflib.interactive import get_secret as get_secret
+    from wmflib.interactive import get_username as get_username
+    from wmflib.phabricator import Phabricator as Phabricator
+    from wmflib.phabricator import create_phabricator as create_phabricator
+    from wmflib.prometheus import Prometheus as Prometheus
+    from wmflib.prometheus import Thanos as Thanos
 
-    from spicerack.administrative import Reason
-    from spicerack.alerting import AlertingHosts
-    from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, TypeHosts
-    from spicerack.apiclient import APIClient
-    from spicerack.apt import AptGetHosts
-    from spicerack.confctl import Confctl, ConftoolEntity
+    from spicerack._log import irc_logger as irc_logger
+    from spicerack._log import sal_logger as sal_logger
+    from spicerack.administrative import Reason as Reason
+    from spicerack.alerting import AlertingHosts as AlertingHosts
+    from spicerack.alertmanager import Alertmanager as Alertmanager
+    from spicerack.alertmanager import AlertmanagerHosts as AlertmanagerHosts
+    from spicerack.apiclient import APIClient as APIClient
+    from spicerack.apt import AptGetHosts as AptGetHosts
+    from spicerack.confctl import Confctl as Confctl
+    from spicerack.confctl import ConftoolEntity as ConftoolEntity
     from spicerack.cookbook import LockArgs
-    from spicerack.dbctl import Dbctl
-    from spicerack.debmonitor import Debmonitor
-    from spicerack.dhcp import DHCP
-    from spicerack.dnsdisc import Discovery
-    from spicerack.icinga import IcingaHosts
-    from spicerack.ipmi import Ipmi
-    from spicerack.locking import LocalLock, Lock, NoLock
-    from spicerack.mediawiki import MediaWiki
-    from spicerack.mysql import Mysql
-    from spicerack.peeringdb import PeeringDB
-    from spicerack.puppet import PuppetHosts, PuppetMaster, PuppetServer
-    from spicerack.redfish import Redfish
-    from spicerack.remote import Remote, RemoteHosts
-    from spicerack.reposync import RepoSync
-    from spicerack.service import Catalog
-    from spicerack.toolforge.etcdctl import EtcdctlController
+    from spicerack.dbctl import Dbctl as Dbctl
+    from spicerack.debmonitor import Debmonitor as Debmonitor
+    from spicerack.dhcp import DHCP as DHCP
+    from spicerack.dnsdisc import Discovery as Discovery
+    from spicerack.exceptions import RunCookbookError as RunCookbookError
+    from spicerack.icinga import ICINGA_DOMAIN as ICINGA_DOMAIN
+    from spicerack.icinga import IcingaHosts as IcingaHosts
+    from spicerack.ipmi import Ipmi as Ipmi
+    from spicerack.locking import COOKBOOKS_CUSTOM_PREFIX as COOKBOOKS_CUSTOM_PREFIX
+    from spicerack.locking import SPICERACK_PREFIX as SPICERACK_PREFIX
+    from spicerack.locking import LocalLock
+    from spicerack.locking import Lock as Lock
+    from spicerack.locking import NoLock as NoLock
+    from spicerack.locking import get_lock_instance as get_lock_instance
+    from spicerack.mediawiki import MediaWiki as MediaWiki
+    from spicerack.mysql import Mysql as Mysql
+    from spicerack.peeringdb import PeeringDB as PeeringDB
+    from spicerack.puppet import PuppetHosts as PuppetHosts
+    from spicerack.puppet import PuppetMaster
+    from spicerack.puppet import PuppetServer as PuppetServer
+    from spicerack.puppet import get_ca_via_srv_record as get_ca_via_srv_record
+    from spicerack.redfish import Redfish as Redfish
+    from spicerack.redfish import RedfishDell as RedfishDell
+    from spicerack.redfish import RedfishSupermicro as RedfishSupermicro
+    from spicerack.remote import Remote as Remote
+    from spicerack.remote import RemoteError as RemoteError
+    from spicerack.remote import RemoteHosts as RemoteHosts
+    from spicerack.reposync import RepoSync as RepoSync
+    from spicerack.service import Catalog as Catalog
+    from spicerack.toolforge.etcdctl import EtcdctlController as EtcdctlController
+    from spicerack.typing import TypeHosts as TypeHosts
 
-__all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase"]
+# The names the reference's package namespace gives, each resolved on first access (PEP 562) so that
+# ``import spicerack`` imports none of the client modules: name -> (module, attribute; empty for the module itself).
+_LAZY_NAMES: dict[str, tuple[str, str]] = {
+    "APIClient": ("spicerack.apiclient", "APIClient"),
+    "AlertingHosts": ("spicerack.alerting", "AlertingHosts"),
+    "Alertmanager": ("spicerack.alertmanager", "Alertmanager"),
+    "AlertmanagerHosts": ("spicerack.alertmanager", "AlertmanagerHosts"),
+    "AptGetHosts": ("spicerack.apt", "AptGetHosts"),
+    "COOKBOOKS_CUSTOM_PREFIX": ("spicerack.locking", "COOKBOOKS_CUSTOM_PREFIX"),
+    "Catalog": ("spicerack.service", "Catalog"),
+    "Confctl": ("spicerack.confctl", "Confctl"),
+    "ConftoolEntity": ("spicerack.confctl", "ConftoolEntity"),
+    "DHCP": ("spicerack.dhcp", "DHCP"),
+    "Dbctl": ("spicerack.dbctl", "Dbctl"),
+    "Debmonitor": ("spicerack.debmonitor", "Debmonitor"),
+    "Discovery": ("spicerack.dnsdisc", "Discovery"),
+    "ElasticsearchClusters": ("spicerack.elasticsearch_cluster", "ElasticsearchClusters"),
+    "EtcdctlController": ("spicerack.toolforge.etcdctl", "EtcdctlController"),
+    "Ganeti": ("spicerack.ganeti", "Ganeti"),
+    "Host": ("spicerack.hosts", "Host"),
+    "ICINGA_DOMAIN": ("spicerack.icinga", "ICINGA_DOMAIN"),
+    "IcingaHosts": ("spicerack.icinga", "IcingaHosts"),
+    "Ipmi": ("spicerack.ipmi", "Ipmi"),
+    "Kafka": ("spicerack.kafka", "Kafka"),
+    "Kubernetes": ("spicerack.k8s", "Kubernetes"),
+    "Lock": ("spicerack.locking", "Lock"),
+    "MANAGEMENT_IFACE_NAME": ("spicerack.netbox", "MANAGEMENT_IFACE_NAME"),
+    "MediaWiki": ("spicerack.mediawiki", "MediaWiki"),
+    "Mysql": ("spicerack.mysql", "Mysql"),
+    "Netbox": ("spicerack.netbox", "Netbox"),
+    "NetboxServer": ("spicerack.netbox", "NetboxServer"),
+    "NoLock": ("spicerack.locking", "NoLock"),
+    "Orchestrator": ("spicerack.orchestrator", "Orchestrator"),
+    "PeeringDB": ("spicerack.peeringdb", "PeeringDB"),
+    "PuppetHosts": ("spicerack.puppet", "PuppetHosts"),
+    "PuppetServer": ("spicerack.puppet", "PuppetServer"),
+    "Reason": ("spicerack.administrative", "Reason"),
+    "Redfish": ("spicerack.redfish", "Redfish"),
+    "RedfishDell": ("spicerack.redfish", "RedfishDell"),
+    "RedfishSupermicro": ("spicerack.redfish", "RedfishSupermicro"),
+    "RedisCluster": ("spicerack.redis_cluster", "RedisCluster"),
+    "Remote": ("spicerack.remote", "Remote"),
+    "RemoteError": ("spicerack.remote", "RemoteError"),
+    "RemoteHosts": ("spicerack.remote", "RemoteHosts"),
+    "RepoSync": ("spicerack.reposync", "RepoSync"),
+    "RunCookbookError": ("spicerack.exceptions", "RunCookbookError"),
+    "SPICERACK_PREFIX": ("spicerack.locking", "SPICERACK_PREFIX"),
+    "TypeHosts": ("spicerack.typing", "TypeHosts"),
+    "create_elasticsearch_clusters": ("spicerack.elasticsearch_cluster", "create_elasticsearch_clusters"),
+    "get_ca_via_srv_record": ("spicerack.puppet", "get_ca_via_srv_record"),
+    "get_lock_instance": ("spicerack.locking", "get_lock_instance"),
+    "irc_logger": ("spicerack._log", "irc_logger"),
+    "sal_logger": ("spicerack._log", "sal_logger"),
+    # Third-party and standard names the reference's namespace holds too: tests of cookbooks patch them there.
+    "ActionsDict": ("wmflib.actions", "ActionsDict"),
+    "Dns": ("wmflib.dns", "Dns"),
+    "HTTPBasicAuth": ("requests.auth", "HTTPBasicAuth"),
+    "Path": ("pathlib", "Path"),
+    "Phabricator": ("wmflib.phabricator", "Phabricator"),
+    "Prometheus": ("wmflib.prometheus", "Prometheus"),
+    "Repo": ("git", "Repo"),
+    "Thanos": ("wmflib.prometheus", "Thanos"),
+    "confirm_on_failure": ("wmflib.interactive", "confirm_on_failure"),
+    "create_phabricator": ("wmflib.phabricator", "create_phabricator"),
+    "get_secret": ("wmflib.interactive", "get_secret"),
+    "get_username": ("wmflib.interactive", "get_username"),
+    "gethostname": ("socket", "gethostname"),
+    "load_ini_config": ("wmflib.config", "load_ini_config"),
+    "load_yaml_config": ("wmflib.config", "load_yaml_config"),
+    "requests": ("wmflib.requests", ""),
+}
+
+__all__ = ["Spicerack", "SpicerackError", "SpicerackExtenderBase", *sorted(_LAZY_NAMES)]
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a name of the package namespace on its first access and keep it in the module's globals."""
+    try:
+        module_name, attribute = _LAZY_NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+    import importlib  # noqa: PLC0415 - only names not yet resolved get here
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise ImportError(
+            f"cannot import name {name!r} from 'spicerack': its module {module_name} is not part of this "
+            "version of Spicerack yet",
+            name=name,
+        ) from exc
+
+    value = getattr(module, attribute) if attribute else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """List the package namespace, the names not yet resolved included."""
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+def _resolve(name: str) -> Any:
+    """Return a name of the package namespace as it is now: a test may have patched it (``spicerack.Dns``)."""
+    namespace = globals()
+    return namespace[name] if name in namespace else __getattr__(name)
+
 
 __version__ = "0.1.0"
 """The version of Spicerack, as in setup.py."""
@@ -135,9 +276,7 @@ class Spicerack:
 
     @cached_property
     def _current_hostname(self) -> str:
-        import socket  # noqa: PLC0415 - keeps `import spicerack` light
-
-        return socket.gethostname()
+        return str(_resolve("gethostname")())
 
     def __getattr__(self, name: str) -> Any:
         """Reach the accessors added by the configured ``extender_class``."""
@@ -172,9 +311,9 @@ class Spicerack:
         return f"{self._username}@{self._current_hostname} [{os.getpid()}]"
 
     @property
-    def config_dir(self) -> str:
-        """The directory of the per-module configuration files."""
-        return self._spicerack_config_dir
+    def config_dir(self) -> "Path":
+        """The directory of the per-module configuration files: ``spicerack.config_dir / "module" / "file.yaml"``."""
+        return _resolve("Path")(self._spicerack_config_dir)  # type: ignore[no-any-return]
 
     @property
     def http_proxy(self) -> str:
@@ -799,6 +938,4 @@ class Spicerack:
 
 def _get_username() -> str:
     """Return the operator's name: the real user behind ``sudo``, else the current user."""
-    from wmflib.interactive import get_username  # noqa: PLC0415 - keeps `import spicerack` light
-
-    return str(get_username())
+    return str(_resolve("get_username")())

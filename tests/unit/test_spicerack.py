@@ -3,6 +3,7 @@
 import logging
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,8 @@ def test_basic_properties(monkeypatch):
     assert spicerack.username == "alice"
     assert spicerack.current_hostname == socket.gethostname()
     assert spicerack.owner == f"alice@{socket.gethostname()} [{os.getpid()}]"
-    assert spicerack.config_dir == "/cfg"
+    assert spicerack.config_dir == Path("/cfg")
+    assert spicerack.config_dir / "x.yaml" == Path("/cfg/x.yaml")
     assert spicerack.http_proxy == "http://proxy:3128"
     assert spicerack.requests_proxies == {"http": "http://proxy:3128", "https": "http://proxy:3128"}
     assert isinstance(spicerack.irc_logger, logging.Logger)
