@@ -3,7 +3,6 @@
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from wmflib.decorators import RetryParams, ensure_wrap
@@ -58,8 +57,8 @@ def _instance_in_dry_run(func: Callable[..., Any], args: tuple[Any, ...]) -> boo
 
 def _call_in_dry_run(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
     """Whether the call asks for DRY-RUN through a ``dry_run`` argument, explicit or defaulted to True."""
-    if kwargs.get("dry_run", False):
-        return True
+    if "dry_run" in kwargs:  # The caller's explicit choice wins over the parameter's default
+        return kwargs["dry_run"] is True
 
     try:
         parameter = inspect.signature(func).parameters.get("dry_run")
@@ -67,6 +66,41 @@ def _call_in_dry_run(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
         return False
 
     return parameter is not None and parameter.default is True
+
+
+def set_tries(params: RetryParams, func: Callable[..., Any], _args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Take the tries from the decorated call: a ``dynamic_params_callbacks`` callback for :py:func:`retry`.
+
+    The tries become the call's ``tries`` keyword argument when it is a positive integer, or else the default of the
+    callable's own ``tries`` parameter when that is an integer (and the parameter is annotated as :py:class:`int` or
+    not at all). Otherwise the decorator's tries are kept.
+
+    Arguments:
+        params: the decorator's parameters for this call, modified in place.
+        func: the decorated callable.
+        _args: the positional arguments of this call (not used).
+        kwargs: the keyword arguments of this call.
+
+    """
+    tries = kwargs.get("tries")
+    if not (isinstance(tries, int) and not isinstance(tries, bool) and tries > 0):
+        tries = _default_tries(func)
+    if tries is None:
+        return
+
+    logger.info("Tries set to %s instead of the default %s", tries, params.tries)
+    params.tries = tries
+
+
+def _default_tries(func: Callable[..., Any]) -> int | None:
+    """The integer default of the ``tries`` parameter of ``func``, if it has one."""
+    try:
+        parameter = inspect.signature(func).parameters.get("tries")
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.annotation not in (int, inspect.Parameter.empty):
+        return None
+    return parameter.default if isinstance(parameter.default, int) else None
 
 
 RetryCallback = Callable[[RetryParams, Callable[..., Any], tuple[Any, ...], dict[str, Any]], None]
@@ -78,22 +112,15 @@ def retry(func: F, /) -> F: ...
 
 
 @overload
-def retry(
-    *,
-    tries: int = 3,
-    delay: timedelta = timedelta(seconds=3),
-    backoff_mode: str = "exponential",
-    exceptions: tuple[type[Exception], ...] = (SpicerackError,),
-    failure_message: str | None = None,
-    dynamic_params_callbacks: tuple[RetryCallback, ...] = (),
-) -> Callable[[F], F]: ...
+def retry(*args: Any, **kwargs: Any) -> Callable[[F], F]: ...
 
 
 def retry(*args: Any, **kwargs: Any) -> Any:
     """Retry a function or method when it raises, with a configurable backoff; usable with or without arguments.
 
     It is :py:func:`wmflib.decorators.retry` (same arguments: ``tries``, ``delay``, ``backoff_mode``,
-    ``exceptions``, ``failure_message``, ``dynamic_params_callbacks``) with two differences:
+    ``exceptions`` (an exception class or a tuple of them), ``failure_message``, ``dynamic_params_callbacks``) with
+    two differences:
 
     * ``exceptions`` defaults to :py:class:`spicerack.exceptions.SpicerackError`;
     * :py:func:`get_effective_tries` is appended to ``dynamic_params_callbacks``, so that it runs last and a call in

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from wmflib.exceptions import WmflibError
 
-from spicerack.decorators import retry
+from spicerack.decorators import retry, set_tries
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 
 NO_WAIT = timedelta(0)
@@ -220,3 +220,66 @@ def test_other_callbacks_run_before_the_dry_run_one() -> None:
 
     assert seen_tries == [5]
     assert client.calls == 1
+
+
+def test_explicit_dry_run_false_keeps_the_tries_of_a_dry_run_default() -> None:
+    calls = []
+
+    @retry(tries=3, delay=NO_WAIT, backoff_mode="constant")
+    def check(*, dry_run: bool = True) -> None:
+        calls.append(dry_run)
+        raise SpicerackError("failing")
+
+    with pytest.raises(SpicerackError):
+        check(dry_run=False)
+
+    assert calls == [False, False, False]
+
+
+def test_exceptions_may_be_a_single_class() -> None:
+    flaky = Flaky(2, error=KeyError("missing"))
+    decorated = retry(tries=3, delay=NO_WAIT, backoff_mode="constant", exceptions=KeyError)(flaky.call)
+
+    assert decorated() == "done"
+    assert flaky.calls == 3
+
+
+@pytest.mark.parametrize(("call_kwargs", "expected_calls"), [({}, 4), ({"tries": 2}, 2), ({"tries": 0}, 4)])
+def test_set_tries_takes_the_tries_of_the_call(call_kwargs: dict[str, int], expected_calls: int) -> None:
+    calls = []
+
+    @retry(tries=10, delay=NO_WAIT, backoff_mode="constant", dynamic_params_callbacks=(set_tries,))
+    def check(tries: int = 4) -> None:
+        calls.append(tries)
+        raise SpicerackError("failing")
+
+    with pytest.raises(SpicerackError):
+        check(**call_kwargs)
+
+    assert len(calls) == expected_calls
+
+
+def test_set_tries_keeps_the_decorator_tries_without_an_integer_default(caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+
+    @retry(tries=2, delay=NO_WAIT, backoff_mode="constant", dynamic_params_callbacks=(set_tries,))
+    def check(tries: str = "many") -> None:
+        calls.append(tries)
+        raise SpicerackError("failing")
+
+    with caplog.at_level(logging.INFO), pytest.raises(SpicerackError):
+        check()
+
+    assert len(calls) == 2
+    assert "Tries set to" not in caplog.text
+
+
+def test_set_tries_logs_the_change(caplog: pytest.LogCaptureFixture) -> None:
+    @retry(tries=5, delay=NO_WAIT, backoff_mode="constant", dynamic_params_callbacks=(set_tries,))
+    def check(tries: int = 1) -> None:
+        raise SpicerackError("failing")
+
+    with caplog.at_level(logging.INFO), pytest.raises(SpicerackError):
+        check()
+
+    assert "Tries set to 1 instead of the default 5" in caplog.text
