@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from spicerack.dhcp import DHCP as DHCP
     from spicerack.dnsdisc import Discovery as Discovery
     from spicerack.exceptions import RunCookbookError as RunCookbookError
+    from spicerack.ganeti import Ganeti as Ganeti
     from spicerack.icinga import ICINGA_DOMAIN as ICINGA_DOMAIN
     from spicerack.icinga import IcingaHosts as IcingaHosts
     from spicerack.ipmi import Ipmi as Ipmi
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from spicerack.locking import get_lock_instance as get_lock_instance
     from spicerack.mediawiki import MediaWiki as MediaWiki
     from spicerack.mysql import Mysql as Mysql
+    from spicerack.orchestrator import Orchestrator as Orchestrator
     from spicerack.peeringdb import PeeringDB as PeeringDB
     from spicerack.puppet import PuppetHosts as PuppetHosts
     from spicerack.puppet import PuppetMaster
@@ -932,6 +934,35 @@ class Spicerack:
         from spicerack.toolforge.etcdctl import EtcdctlController  # noqa: PLC0415 - imported on first use
 
         return EtcdctlController(remote_host=remote_host)
+
+    def ganeti(self) -> "Ganeti":
+        """Return the entry point to the Ganeti clusters, set up from ``<config_dir>/ganeti/config.yaml``.
+
+        The file's keys: ``username`` and ``password`` (the RAPI user) and ``timeout`` (seconds per RAPI request).
+        Clusters, groups and VMs are looked up in Netbox; instances are managed on the cluster masters.
+
+        Raises:
+            spicerack.ganeti.GanetiError: if the file cannot be read or misses one of those keys.
+
+        """
+        from spicerack.ganeti import Ganeti, ganeti_config  # noqa: PLC0415 - imported on first use
+
+        username, password, timeout = ganeti_config(self._spicerack_config_dir)
+        return Ganeti(username, password, timeout, self.remote(), self.netbox())
+
+    def orchestrator(self) -> "Orchestrator":
+        """Return a DRY-RUN aware client of the Orchestrator API (MySQL replication topologies).
+
+        A 500 answer is not retried: Orchestrator answers 500 (with a JSON error) for unknown objects.
+        """
+        from wmflib.requests import DEFAULT_RETRY_STATUS_CODES  # noqa: PLC0415 - imported on first use
+
+        from spicerack.orchestrator import ORCHESTRATOR_URL, Orchestrator  # noqa: PLC0415 - imported on first use
+
+        retry_codes = tuple(code for code in DEFAULT_RETRY_STATUS_CODES if code != 500)
+        session = self.requests_session("Orchestrator", retry_codes=retry_codes)
+        session.headers.update({"Accept": "application/json"})
+        return Orchestrator(ORCHESTRATOR_URL, session, dry_run=self._dry_run)
 
     # -- accessors of the inventory and platform clients (keep this marker) --
 
