@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from spicerack.icinga import ICINGA_DOMAIN as ICINGA_DOMAIN
     from spicerack.icinga import IcingaHosts as IcingaHosts
     from spicerack.ipmi import Ipmi as Ipmi
+    from spicerack.k8s import Kubernetes as Kubernetes
+    from spicerack.kafka import Kafka as Kafka
     from spicerack.locking import COOKBOOKS_CUSTOM_PREFIX as COOKBOOKS_CUSTOM_PREFIX
     from spicerack.locking import SPICERACK_PREFIX as SPICERACK_PREFIX
     from spicerack.locking import LocalLock
@@ -963,6 +965,36 @@ class Spicerack:
         session = self.requests_session("Orchestrator", retry_codes=retry_codes)
         session.headers.update({"Accept": "application/json"})
         return Orchestrator(ORCHESTRATOR_URL, session, dry_run=self._dry_run)
+
+    def kubernetes(self, group: str, cluster: str) -> "Kubernetes":
+        """Return a DRY-RUN aware client of a Kubernetes cluster: its nodes (cordon, drain, ...) and pods.
+
+        The cluster is reached with the kubeconfig files ``/etc/kubernetes/<user>-<cluster>.config``, of the
+        ``admin`` user and of the read-only user of each namespace.
+
+        Arguments:
+            group: the group of clusters the cluster belongs to.
+            cluster: the name of the cluster.
+
+        """
+        from spicerack.k8s import Kubernetes  # noqa: PLC0415 - imported on first use
+
+        return Kubernetes(group, cluster, dry_run=self._dry_run)
+
+    def kafka(self) -> "Kafka":
+        """Return a DRY-RUN aware client to move Kafka consumer group positions, from ``kafka/config.yaml``.
+
+        The file maps each cluster and site to its brokers: ``<cluster>: <site>: brokers: ssl_string:
+        "host:port,..."``.
+
+        Raises:
+            KeyError: when a cluster or site used is missing from the configuration.
+
+        """
+        from spicerack.kafka import Kafka  # noqa: PLC0415 - imported on first use
+
+        configuration = _resolve("load_yaml_config")(self._spicerack_config_dir / "kafka" / "config.yaml")
+        return Kafka(kafka_config=configuration, dry_run=self._dry_run)
 
     # -- accessors of the inventory and platform clients (keep this marker) --
 
