@@ -9,29 +9,32 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from argparse import ArgumentTypeError
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ClusterShell.MsgTree import MsgTreeElem
-from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeSet import NodeSetException
+from cumin import Config, CuminError, NodeSet, query, transport, transports
+from cumin.cli import target_batch_size
+from cumin.transports import Command, HostState
+from cumin.transports.clustershell import NullReporter, TqdmReporter
 
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 
 if TYPE_CHECKING:
-    from cumin import Config
-    from cumin.transports import Command, Target
+    from spicerack.confctl import ConftoolEntity
 
-# cumin itself (its query grammar, transports and CLI helpers: about 100 ms) is imported on first use, so that a
-# cookbook importing this module for its names does not pay for it when it is only listed or asked for --help.
+# cumin is imported here, as in the reference, so that ``spicerack.remote.transports`` and ``transport`` can be
+# patched in tests. Conftool (about 150 ms) is imported only when ``ConftoolEntity`` is asked for: the
+# module's users that never touch conftool don't pay for it.
 
 __all__ = [
     "Command",
+    "ConftoolEntity",
     "LBRemoteCluster",
     "NodeSet",
     "Remote",
@@ -47,11 +50,11 @@ logger = logging.getLogger(__name__)
 
 
 def __getattr__(name: str) -> Any:
-    """Give ``spicerack.remote.Command`` (cumin's) without importing cumin before it is asked for."""
-    if name == "Command":
-        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
+    """Give ``spicerack.remote.ConftoolEntity`` without importing conftool before it is asked for."""
+    if name == "ConftoolEntity":
+        from spicerack.confctl import ConftoolEntity  # noqa: PLC0415 - see the module's imports
 
-        return Command
+        return ConftoolEntity
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -123,18 +126,6 @@ class RemoteClusterExecutionError(RemoteError):
         self.results = results
 
 
-class ConftoolEntityLike(Protocol):
-    """What :py:class:`LBRemoteCluster` needs of a conftool entity (``spicerack.confctl.ConftoolEntity``)."""
-
-    def get(self, **tags: str) -> Iterable[Any]:
-        """Return the objects matching the tags; each has a ``name``."""
-
-    def change_and_revert(
-        self, field: str, original: str | bool, changed: str | bool, **tags: str
-    ) -> AbstractContextManager[Any]:
-        """Set ``field`` to ``changed`` on the matching objects for the duration of the context."""
-
-
 class Remote:
     """The entry point to cumin: turns queries into :py:class:`RemoteHosts`."""
 
@@ -149,8 +140,6 @@ class Remote:
             spicerack.remote.RemoteError: if the configuration cannot be read.
 
         """
-        from cumin import Config, CuminError  # noqa: PLC0415 - see the module's imports
-
         try:
             self._config = Config(config)
         except CuminError as e:
@@ -168,8 +157,6 @@ class Remote:
             spicerack.remote.RemoteError: if the query is invalid, fails, or matches no host.
 
         """
-        from cumin import CuminError, query  # noqa: PLC0415 - see the module's imports
-
         try:
             hosts = query.Query(self._config).execute(query_string)
         except (CuminError, NodeSetException) as e:
@@ -177,7 +164,7 @@ class Remote:
 
         return RemoteHosts(self._config, hosts, dry_run=self._dry_run, use_sudo=use_sudo)
 
-    def query_confctl(self, conftool: ConftoolEntityLike, **tags: str) -> LBRemoteCluster:
+    def query_confctl(self, conftool: ConftoolEntity, **tags: str) -> LBRemoteCluster:
         """Return the hosts of the conftool objects matching the tags, as a load-balanced cluster.
 
         Arguments:
@@ -242,6 +229,24 @@ class RemoteHosts:
         """The number of targeted hosts."""
         return len(self._hosts)
 
+    def __iter__(self) -> Iterator[RemoteHosts]:
+        """Yield one :py:class:`RemoteHosts` per host, with the same DRY-RUN and sudo settings."""
+        yield from self.split(len(self))
+
+    def get_subset(self, subset: NodeSet) -> RemoteHosts:
+        """Return a :py:class:`RemoteHosts` targeting only some of these hosts, with the same settings.
+
+        Arguments:
+            subset: the hosts to keep, all of them among the current ones.
+
+        Raises:
+            spicerack.remote.RemoteError: if any host of ``subset`` is not among the current hosts.
+
+        """
+        if not self._hosts.issuperset(subset):
+            raise RemoteError(f"The provided set {subset} is not a subset of the current set {self._hosts}")
+        return RemoteHosts(self._config, subset, dry_run=self._dry_run, use_sudo=self._use_sudo)
+
     def split(self, n_slices: int) -> Iterator[RemoteHosts]:
         """Yield the hosts split in ``n_slices`` groups of (almost) equal size, each a :py:class:`RemoteHosts`.
 
@@ -259,8 +264,8 @@ class RemoteHosts:
         batch_size: int | str | None = None,
         batch_sleep: float | None = None,
         is_safe: bool = False,
-        print_output: bool | None = None,
-        print_progress_bars: bool | None = None,
+        print_output: bool = True,
+        print_progress_bars: bool = True,
     ) -> CommandResults:
         """Run the commands in cumin's ``async`` mode: each host runs all of them, stopping at its first failure.
 
@@ -270,8 +275,8 @@ class RemoteHosts:
             batch_size: how many hosts run at the same time, as a number (``5``) or a percentage (``"25%"``).
             batch_sleep: seconds to wait after a host completes before starting the next one.
             is_safe: the commands change nothing, so they run also in DRY-RUN.
-            print_output: print the outputs to stdout as cumin does; by default only when stdout is a terminal.
-            print_progress_bars: print cumin's progress bars to stderr; by default only when stderr is a terminal.
+            print_output: print cumin's output of the commands to stdout.
+            print_progress_bars: print cumin's progress bars to stderr.
 
         Returns:
             The ``(hosts, output)`` pairs, one per distinct output of each command; nothing for skipped commands.
@@ -299,8 +304,8 @@ class RemoteHosts:
         batch_size: int | str | None = None,
         batch_sleep: float | None = None,
         is_safe: bool = False,
-        print_output: bool | None = None,
-        print_progress_bars: bool | None = None,
+        print_output: bool = True,
+        print_progress_bars: bool = True,
     ) -> CommandResults:
         """Run the commands in cumin's ``sync`` mode: each command on all hosts before the next one starts.
 
@@ -347,49 +352,48 @@ class RemoteHosts:
             batch_sleep if batch_sleep is not None else 0.0,
             self._hosts,
         )
-        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
-
         self.run_sync(Command(REBOOT_COMMAND, timeout=30), batch_size=batch_size, batch_sleep=batch_sleep)
 
     @_retry_until_rebooted
-    def wait_reboot_since(self, since: datetime, print_progress_bars: bool | None = None) -> None:
+    def wait_reboot_since(self, since: datetime, print_progress_bars: bool = True) -> None:
         """Wait until every host is reachable and has booted after ``since`` (retried for up to 40 minutes).
 
-        In DRY-RUN the hosts are checked once; a host that has not rebooted (the reboot was skipped) is only logged.
+        In DRY-RUN the hosts are checked once; a host that has not rebooted (the reboot was skipped) is only logged,
+        an unreachable one still raises.
 
         Arguments:
             since: the time after which the hosts must have booted (naive datetimes are in UTC).
-            print_progress_bars: print cumin's progress bars; by default only when stderr is a terminal.
+            print_progress_bars: print cumin's progress bars to stderr.
 
         Raises:
             spicerack.remote.RemoteCheckError: if a host is unreachable or has not rebooted since ``since``.
 
         """
-        now = datetime.now(UTC)
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        elapsed = (now - since).total_seconds()
+        elapsed = (datetime.now(UTC) - since).total_seconds()
         try:
             uptimes = self.uptime(print_progress_bars=print_progress_bars)
         except RemoteError as e:
-            raise RemoteCheckError(f"Unable to get uptime for {self._hosts}") from e
+            keep_polling = "" if self._dry_run else " yet, keep polling for it"
+            raise RemoteCheckError(f"Reboot for {self._hosts} not found{keep_polling}: unable to get uptime") from e
 
         for nodeset, uptime in uptimes:
             if uptime < elapsed:
                 continue
-            message = f"Uptime for {nodeset} higher than threshold: {round(uptime, 2)} > {round(elapsed, 2)}"
-            if self._dry_run:
-                logger.info("%s, expected in DRY-RUN mode as the reboot was not executed", message)
-                return
-            raise RemoteCheckError(message)
+            message = f"uptime {round(uptime, 2)} > threshold {round(elapsed, 2)}"
+            if not self._dry_run:
+                raise RemoteCheckError(f"Reboot for {nodeset} not found yet, keep polling for it: {message}")
+            logger.info("Reboot for %s not found - expected in dry run mode, host not rebooted: %s", nodeset, message)
 
-        logger.info("Found reboot since %s for hosts %s", since, self._hosts)
+        if not self._dry_run:
+            logger.info("Found reboot since %s for hosts %s", since, self._hosts)
 
-    def uptime(self, print_progress_bars: bool | None = None) -> list[tuple[NodeSet, float]]:
+    def uptime(self, print_progress_bars: bool = True) -> list[tuple[NodeSet, float]]:
         """Return the hosts' uptime in seconds, read from ``/proc/uptime`` (also in DRY-RUN).
 
         Arguments:
-            print_progress_bars: print cumin's progress bars; by default only when stderr is a terminal.
+            print_progress_bars: print cumin's progress bars to stderr.
 
         Returns:
             ``(hosts, uptime)`` pairs, the hosts grouped by identical output.
@@ -398,8 +402,6 @@ class RemoteHosts:
             spicerack.remote.RemoteError: if the command fails or its output is not an uptime.
 
         """
-        from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
-
         results = self.run_sync(
             Command(UPTIME_COMMAND, timeout=10),
             is_safe=True,
@@ -407,7 +409,7 @@ class RemoteHosts:
             print_progress_bars=print_progress_bars,
         )
         logger.debug("Got uptime for hosts %s", self._hosts)
-        return RemoteHosts.results_to_list(results, callback=_parse_uptime)
+        return RemoteHosts.results_to_list(results, callback=lambda output: float(output.split()[0]))
 
     @staticmethod
     def results_to_list(
@@ -447,13 +449,10 @@ class RemoteHosts:
         batch_size: int | str | None,
         batch_sleep: float | None,
         is_safe: bool,
-        print_output: bool | None,
-        print_progress_bars: bool | None,
+        print_output: bool,
+        print_progress_bars: bool,
     ) -> CommandResults:
         """Run the commands through a cumin worker, or only log them in DRY-RUN unless they are safe."""
-        from cumin import CuminError  # noqa: PLC0415 - see the module's imports
-        from cumin.transports.clustershell import NullReporter, TqdmReporter  # noqa: PLC0415 - see the module's imports
-
         if not commands:
             raise RemoteError("No commands provided")
         if self._use_sudo:
@@ -461,8 +460,8 @@ class RemoteHosts:
 
         target = self._target(batch_size, batch_sleep)
         worker = self._worker(target, commands, mode, success_threshold)
-        worker.progress_bars = _wanted(print_progress_bars, sys.stderr)
-        worker.reporter = TqdmReporter if _wanted(print_output, sys.stdout) else NullReporter
+        worker.progress_bars = print_progress_bars
+        worker.reporter = TqdmReporter if print_output else NullReporter
 
         logger.debug("Executing commands %s on %d hosts: %s", commands, len(target.hosts), str(target.hosts))
         if self._dry_run and not is_safe:
@@ -494,11 +493,8 @@ class RemoteHosts:
             return_code, "Cumin execution failed", worker.get_results(), failed_hosts=failed_hosts
         )
 
-    def _target(self, batch_size: int | str | None, batch_sleep: float | None) -> Target:
+    def _target(self, batch_size: int | str | None, batch_sleep: float | None) -> transports.Target:
         """Return cumin's target for these hosts with the given batch plan."""
-        from cumin import CuminError, transports  # noqa: PLC0415 - see the module's imports
-        from cumin.cli import target_batch_size  # noqa: PLC0415 - see the module's imports
-
         size: dict[str, Any] = {"value": None, "ratio": None}
         if batch_size is not None:
             try:
@@ -516,10 +512,10 @@ class RemoteHosts:
         except CuminError as e:
             raise RemoteError(f"Invalid batch parameters for {self._hosts}: {e}") from e
 
-    def _worker(self, target: Target, commands: Sequence[str | Command], mode: str, success_threshold: float) -> Any:
+    def _worker(
+        self, target: transports.Target, commands: Sequence[str | Command], mode: str, success_threshold: float
+    ) -> Any:
         """Return a cumin worker set up for the commands, in the given mode and with the success threshold."""
-        from cumin import CuminError, transport  # noqa: PLC0415 - see the module's imports
-
         try:
             worker = transport.Transport.new(self._config, target)
             worker.commands = list(commands)
@@ -559,7 +555,7 @@ class RemoteHostsAdapter:
 class LBRemoteCluster(RemoteHostsAdapter):
     """Hosts behind a load balancer: run commands on groups of them, depooled from conftool services meanwhile."""
 
-    def __init__(self, config: Config, remote_hosts: RemoteHosts, conftool: ConftoolEntityLike) -> None:
+    def __init__(self, config: Config, remote_hosts: RemoteHosts, conftool: ConftoolEntity) -> None:
         """Wrap the hosts and the conftool entity that pools and depools them.
 
         Arguments:
@@ -580,8 +576,8 @@ class LBRemoteCluster(RemoteHostsAdapter):
         batch_sleep: float | None = None,
         is_safe: bool = False,
         max_failed_batches: int = 0,
-        print_output: bool | None = None,
-        print_progress_bars: bool | None = None,
+        print_output: bool = True,
+        print_progress_bars: bool = True,
     ) -> list[tuple[NodeSet, MsgTreeElem]]:
         """Run the commands on ``batch_size`` hosts at a time, depooling each group from ``svc_to_depool`` first.
 
@@ -592,11 +588,11 @@ class LBRemoteCluster(RemoteHostsAdapter):
             *commands: the commands to run.
             svc_to_depool: the conftool services to depool the hosts from while they run the commands.
             batch_size: how many hosts at a time; less than the number of hosts.
-            batch_sleep: seconds to wait between one group and the next.
+            batch_sleep: seconds to wait after each group (the last one included).
             is_safe: the commands change nothing, so they run also in DRY-RUN.
             max_failed_batches: how many groups may fail before the run stops.
-            print_output: print the outputs as cumin does; by default only when stdout is a terminal.
-            print_progress_bars: print cumin's progress bars; by default only when stderr is a terminal.
+            print_output: print cumin's output of the commands to stdout.
+            print_progress_bars: print cumin's progress bars to stderr.
 
         Returns:
             The ``(hosts, output)`` pairs of all groups.
@@ -626,8 +622,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
 
         results: list[tuple[NodeSet, MsgTreeElem]] = []
         failures: list[RemoteExecutionError] = []
-        slices = list(self._remote_hosts.split(math.ceil(n_hosts / batch_size)))
-        for index, group in enumerate(slices):
+        for group in self._remote_hosts.split(math.ceil(n_hosts / batch_size)):
             with self._conftool.change_and_revert(
                 "pooled", "yes", "no", service="|".join(svc_to_depool), name="|".join(group.hosts.striter())
             ):
@@ -645,7 +640,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
                     failures.append(e)
             if len(failures) > max_failed_batches:
                 break
-            if batch_sleep is not None and index < len(slices) - 1:
+            if batch_sleep is not None:  # also after the last group, as the reference does
                 time.sleep(batch_sleep)
 
         if failures:
@@ -659,7 +654,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
         *,
         batch_size: int = 1,
         batch_sleep: float | None = None,
-        verbose: bool | None = None,
+        verbose: bool = True,
     ) -> list[tuple[NodeSet, MsgTreeElem]]:
         """Restart the systemd services in groups of ``batch_size`` hosts, depooled from ``svc_to_depool`` meanwhile.
 
@@ -668,7 +663,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
             svc_to_depool: the conftool services to depool the hosts from.
             batch_size: how many hosts at a time.
             batch_sleep: seconds to wait between groups.
-            verbose: print cumin's output and progress bars; by default only on a terminal.
+            verbose: print cumin's output and progress bars.
 
         """
         return self._act_on_services("restart", services, svc_to_depool, batch_size, batch_sleep, verbose)
@@ -680,7 +675,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
         *,
         batch_size: int = 1,
         batch_sleep: float | None = None,
-        verbose: bool | None = None,
+        verbose: bool = True,
     ) -> list[tuple[NodeSet, MsgTreeElem]]:
         """Reload the systemd services in groups of ``batch_size`` hosts, depooled from ``svc_to_depool`` meanwhile.
 
@@ -689,7 +684,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
             svc_to_depool: the conftool services to depool the hosts from.
             batch_size: how many hosts at a time.
             batch_sleep: seconds to wait between groups.
-            verbose: print cumin's output and progress bars; by default only on a terminal.
+            verbose: print cumin's output and progress bars.
 
         """
         return self._act_on_services("reload", services, svc_to_depool, batch_size, batch_sleep, verbose)
@@ -701,7 +696,7 @@ class LBRemoteCluster(RemoteHostsAdapter):
         svc_to_depool: list[str],
         batch_size: int,
         batch_sleep: float | None,
-        verbose: bool | None,
+        verbose: bool,
     ) -> list[tuple[NodeSet, MsgTreeElem]]:
         """Run ``systemctl <action>`` on each service through :py:meth:`run`."""
         return self.run(
@@ -719,20 +714,10 @@ def _prepend_sudo(command: str | Command) -> str | Command:
     """Return the command prefixed with ``sudo -i``, keeping its timeout and ok codes."""
     if isinstance(command, str):
         return f"sudo -i {command}"
-    from cumin.transports import Command  # noqa: PLC0415 - see the module's imports
-
     return Command(f"sudo -i {command.command}", timeout=command.timeout, ok_codes=command.ok_codes)
 
 
-def _wanted(requested: bool | None, stream: object) -> bool:
-    """Resolve a print option: an explicit choice wins, otherwise print only to an interactive terminal."""
-    if requested is not None:
-        return requested
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty is not None and isatty())
-
-
-def _batch_plan(target: Target) -> str:
+def _batch_plan(target: transports.Target) -> str:
     """Describe how cumin would schedule the target's hosts."""
     if target.batch_size >= len(target.hosts):
         return "all at once"
@@ -741,15 +726,12 @@ def _batch_plan(target: Target) -> str:
 
 def _failed_hosts(worker: Any) -> NodeSet:
     """Return the hosts on which a command failed or timed out in the worker's last execution."""
-    from cumin.transports import HostState  # noqa: PLC0415 - see the module's imports
-
     failed = NodeSet()
-    for name, host in worker.results.hosts_results.items():
+    try:
+        hosts_results = worker.results.hosts_results
+    except transports.WorkerError:  # the worker ran nothing (it failed to start)
+        return failed
+    for name, host in hosts_results.items():
         if host.state in (HostState.FAILED, HostState.TIMEOUT):
             failed.add(name)
     return failed
-
-
-def _parse_uptime(output: str) -> float:
-    """Return the uptime in seconds from the content of ``/proc/uptime`` (``"12345.67 98765.43"``)."""
-    return float(output.split()[0])

@@ -217,12 +217,12 @@ def test_dry_run_runs_safe_commands(ssh_fleet):
     assert len(RemoteHosts.results_to_list(results)) == 10
 
 
-def test_nothing_is_printed_unless_asked(remote_fleet, capsys):
-    remote_fleet.query("test-host0[1-3]").run_sync("echo quiet")
+def test_output_and_progress_are_printed_unless_turned_off(remote_fleet, capsys):
+    remote_fleet.query("test-host0[1-3]").run_sync("echo quiet", print_output=False, print_progress_bars=False)
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", "")
 
-    remote_fleet.query("test-host0[1-3]").run_sync("echo loud", print_output=True, print_progress_bars=True)
+    remote_fleet.query("test-host0[1-3]").run_sync("echo loud")
     captured = capsys.readouterr()
     assert "===== NODE GROUP =====" in captured.out
     assert "loud" in captured.out
@@ -259,7 +259,7 @@ def test_reboot_and_wait_reboot_since(remote_fleet, ssh_fleet):
 def test_wait_reboot_since_fails_when_not_rebooted(remote_fleet):
     remote_hosts = remote_fleet.query("test-host09")
 
-    with pytest.raises(RemoteCheckError, match=r"Uptime for test-host09 higher than threshold"):
+    with pytest.raises(RemoteCheckError, match=r"test-host09 not found yet, keep polling for it: uptime [0-9.]+ >"):
         # One attempt: the decorated method would retry for 40 minutes
         inspect.unwrap(RemoteHosts.wait_reboot_since)(remote_hosts, datetime.now(UTC))
 
@@ -268,7 +268,7 @@ def test_wait_reboot_since_fails_when_unreachable(remote_fleet, ssh_fleet):
     remote_hosts = remote_fleet.query("test-host09")
     ssh_fleet.stop("test-host09")
     try:
-        with pytest.raises(RemoteCheckError, match=r"Unable to get uptime for test-host09"):
+        with pytest.raises(RemoteCheckError, match=r"test-host09 not found yet, keep polling for it: unable to get"):
             inspect.unwrap(RemoteHosts.wait_reboot_since)(remote_hosts, datetime.now(UTC))
     finally:
         ssh_fleet.start("test-host09")
@@ -280,7 +280,7 @@ def test_dry_run_wait_reboot_since_checks_once_without_failing(ssh_fleet, caplog
     with caplog.at_level(logging.INFO, logger="spicerack.remote"):
         remote_hosts.wait_reboot_since(datetime.now(UTC))
 
-    assert "expected in DRY-RUN mode" in caplog.text
+    assert "Reboot for test-host09 not found - expected in dry run mode" in caplog.text
 
 
 def test_invalid_query_is_a_clear_error(remote_fleet):

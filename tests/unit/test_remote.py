@@ -1,9 +1,11 @@
 """Unit tests of spicerack.remote: the logic that needs no SSH (queries on the direct backend, DRY-RUN, errors)."""
 
+import inspect
 import logging
 import subprocess
 import sys
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +29,6 @@ from spicerack.remote import (
     RemoteHostsAdapter,
     _batch_plan,
     _prepend_sudo,
-    _wanted,
 )
 
 DEFAULT_CUMIN_CONFIG = str(Path(spicerack.__file__).parent / "_defaults" / "cumin.yaml")
@@ -264,22 +265,77 @@ def test_results_to_list_callback_failure_is_a_remote_error():
         RemoteHosts.results_to_list(results, callback=lambda out: float(out))
 
 
-class Terminal:
-    def isatty(self):
-        return True
+@pytest.mark.parametrize("method", [RemoteHosts.run_sync, RemoteHosts.run_async, LBRemoteCluster.run])
+def test_cumin_output_and_progress_bars_are_printed_by_default(method):
+    parameters = inspect.signature(method).parameters
+
+    assert parameters["print_output"].default is True
+    assert parameters["print_progress_bars"].default is True
 
 
-class Pipe:
-    def isatty(self):
-        return False
+def test_iterating_yields_one_instance_per_host_with_the_same_settings(remote):
+    hosts = Remote(DEFAULT_CUMIN_CONFIG, dry_run=False).query("host[1-3]", use_sudo=True)
+
+    singles = list(hosts)
+
+    assert [str(single) for single in singles] == ["host1", "host2", "host3"]
+    assert all(isinstance(single, RemoteHosts) and not single.dry_run for single in singles)
+    assert all(single._use_sudo for single in singles)
 
 
-def test_printing_defaults_to_the_terminal_only():
-    assert _wanted(None, Terminal()) is True
-    assert _wanted(None, Pipe()) is False
-    assert _wanted(None, object()) is False
-    assert _wanted(True, Pipe()) is True
-    assert _wanted(False, Terminal()) is False
+@pytest.mark.parametrize("subset", ["host1", "host[2-3]", "host[1-4]"])
+def test_get_subset(remote, subset):
+    hosts = remote.query("host[1-4]", use_sudo=True)
+
+    selected = hosts.get_subset(NodeSet(subset))
+
+    assert selected.hosts == NodeSet(subset)
+    assert selected.dry_run is True
+    assert selected._use_sudo is True
+
+
+@pytest.mark.parametrize("subset", ["host5", "host[4-5]", "other1"])
+def test_get_subset_outside_the_hosts_raises(remote, subset):
+    with pytest.raises(RemoteError, match=r"The provided set .* is not a subset of the current set host\[1-4\]"):
+        remote.query("host[1-4]").get_subset(NodeSet(subset))
+
+
+def test_wait_reboot_since_unreachable_in_dry_run_raises_at_once(remote, monkeypatch):
+    calls = []
+
+    def failing_uptime(self, print_progress_bars=True):
+        calls.append(print_progress_bars)
+        raise RemoteExecutionError(2, "Cumin execution failed")
+
+    monkeypatch.setattr(RemoteHosts, "uptime", failing_uptime)
+
+    with pytest.raises(RemoteCheckError, match=r"Reboot for host\[1-2\] not found: unable to get uptime"):
+        remote.query("host[1-2]").wait_reboot_since(datetime.now(UTC))
+    assert calls == [True]
+
+
+def test_wait_reboot_since_not_rebooted_in_dry_run_only_logs(remote, monkeypatch, caplog):
+    monkeypatch.setattr(RemoteHosts, "uptime", lambda self, print_progress_bars=True: [(NodeSet("host1"), 1e6)])
+
+    with caplog.at_level(logging.INFO, logger="spicerack.remote"):
+        remote.query("host1").wait_reboot_since(datetime.now(UTC) - timedelta(minutes=1))
+
+    assert "Reboot for host1 not found - expected in dry run mode, host not rebooted: uptime 1000000.0" in caplog.text
+    assert "Found reboot" not in caplog.text
+
+
+def test_wait_reboot_since_keeps_polling_until_rebooted(monkeypatch, caplog):
+    uptimes = [[(NodeSet("host1"), 1e6)], [(NodeSet("host1"), 1e6)], [(NodeSet("host1"), 5.0)]]
+    monkeypatch.setattr(RemoteHosts, "uptime", lambda self, print_progress_bars=True: uptimes.pop(0))
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    hosts = Remote(DEFAULT_CUMIN_CONFIG, dry_run=False).query("host1")
+
+    with caplog.at_level(logging.INFO):
+        hosts.wait_reboot_since(datetime.now(UTC) - timedelta(minutes=1))
+
+    assert uptimes == []
+    assert "Reboot for host1 not found yet, keep polling for it: uptime 1000000.0 > threshold" in caplog.text
+    assert "Found reboot since" in caplog.text
 
 
 def test_adapter_str_len_and_wrapped_hosts(remote):
@@ -342,11 +398,57 @@ def test_lb_cluster_restart_services(remote, caplog):
     assert len(conftool.depooled) == 4
 
 
-def test_importing_the_module_does_not_import_cumin():
-    # Cookbooks import spicerack.remote for its names: listing them or asking --help must not pay for cumin.
-    code = "import sys, spicerack.remote; print(sorted(m for m in sys.modules if m.split('.')[0] == 'cumin'))"
+def test_importing_the_module_does_not_import_conftool():
+    # Cookbooks import spicerack.remote for its names: listing them or asking --help must not pay for conftool.
+    code = "import sys, spicerack.remote; print(sorted(m for m in sys.modules if m.split('.')[0] == 'conftool'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_conftool_entity_is_reexported_from_confctl():
+    from spicerack import confctl, remote
+    from spicerack.remote import ConftoolEntity
+
+    assert ConftoolEntity is confctl.ConftoolEntity
+    assert remote.ConftoolEntity is confctl.ConftoolEntity
+
+
+def test_cumin_modules_are_reachable_for_patching():
+    import cumin
+
+    from spicerack import remote
+
+    assert remote.transports is cumin.transports
+    assert remote.transport is cumin.transport
+
+
+def test_lb_cluster_sleeps_after_every_group(remote, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("time.sleep", sleeps.append)
+    cluster = LBRemoteCluster(remote._config, remote.query("host[1-6]"), FakeConftool())
+
+    cluster.run("true", svc_to_depool=["web"], batch_size=2, batch_sleep=5.0)
+
+    assert sleeps == [5.0, 5.0, 5.0]
+
+
+def test_lb_cluster_stops_without_sleeping_after_too_many_failures(remote, monkeypatch):
+    sleeps = []
+    monkeypatch.setattr("time.sleep", sleeps.append)
+    runs = []
+
+    def failing_run_async(self, *commands, **kwargs):
+        runs.append(str(self))
+        raise RemoteExecutionError(1, "Cumin execution failed")
+
+    monkeypatch.setattr(RemoteHosts, "run_async", failing_run_async)
+    cluster = LBRemoteCluster(remote._config, remote.query("host[1-6]"), FakeConftool())
+
+    with pytest.raises(RemoteClusterExecutionError, match="2 hosts have failed execution"):
+        cluster.run("true", svc_to_depool=["web"], batch_size=2, batch_sleep=5.0, max_failed_batches=1)
+
+    assert runs == ["host[1-2]", "host[3-4]"]
+    assert sleeps == [5.0]
 
 
 def test_command_is_reexported_from_cumin():
