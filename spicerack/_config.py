@@ -1,57 +1,24 @@
-"""The configuration of the ``cookbook`` runner: which file, its validation, and the embedded default."""
+"""The configuration of the ``cookbook`` runner: which file to read, and the embedded default.
+
+The file's content is used as the reference runner uses it (no validation beyond what a run needs). What this
+module adds only applies where the reference would fail: without ``-c``, ``$SPICERACK_CONFIG`` and the user's
+``~/.config/spicerack/config.yaml`` come before the system file, and when none of them exists the runner uses
+the embedded default (the bundled example cookbooks, logs in the user's state directory).
+"""
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackError
 
 SYSTEM_CONFIG_FILE = "/etc/spicerack/config.yaml"
 ENV_CONFIG_FILE = "SPICERACK_CONFIG"
-INSTANCE_PARAMS = {
-    "cumin_config": str,
-    "cumin_installer_config": str,
-    "conftool_config": str,
-    "conftool_schema": str,
-    "debmonitor_config": str,
-    "spicerack_config_dir": str,
-    "http_proxy": str,
-    "etcd_config": str,
-    "extender_class": str,
-}
-TOP_LEVEL_KEYS: dict[str, type | tuple[type, ...]] = {
-    "cookbooks_base_dirs": list,
-    "cookbooks_base_dir": str,
-    "logs_base_dir": str,
-    "tcpircbot_host": str,
-    "tcpircbot_port": int,
-    "user_input_notifications_enabled": bool,
-    "external_modules_dir": str,
-    "instance_params": dict,
-}
 
 
 class ConfigError(SpicerackError):
-    """The configuration is missing, unreadable or invalid."""
-
-
-@dataclass
-class RunnerConfig:
-    """The validated configuration of a ``cookbook`` run."""
-
-    source: str
-    """The file it came from, or ``embedded default``."""
-    cookbooks_base_dirs: list[Path]
-    logs_base_dir: Path
-    tcpircbot_host: str | None = None
-    tcpircbot_port: int = 0
-    user_input_notifications_enabled: bool = False
-    external_modules_dir: Path | None = None
-    instance_params: dict[str, Any] = field(default_factory=dict)
-    unknown_keys: list[str] = field(default_factory=list)
+    """The configuration is missing or unusable."""
 
 
 def user_config_file() -> Path:
@@ -75,121 +42,58 @@ def bundled_cookbooks_base_dir() -> Path:
     return package_dir.parent
 
 
-def embedded_default() -> RunnerConfig:
+def embedded_default() -> dict[str, Any]:
     """The configuration used when no file is given or found: bundled cookbooks, per-user logs, local locks."""
-    return RunnerConfig(
-        source="embedded default",
-        cookbooks_base_dirs=[bundled_cookbooks_base_dir()],
-        logs_base_dir=user_state_dir() / "logs",
-        instance_params={
+    return {
+        "cookbooks_base_dirs": [str(bundled_cookbooks_base_dir())],
+        "logs_base_dir": str(user_state_dir() / "logs"),
+        "instance_params": {
             "cumin_config": str(Path(__file__).resolve().parent / "_defaults" / "cumin.yaml"),
             "spicerack_config_dir": str(user_config_file().parent),
+            "etcd_config": None,  # Locks local to this machine; a configuration file without it has no locks
         },
-    )
-
-
-def find_config_file(explicit: str | None) -> Path | None:
-    """Return the configuration file to load, or None for the embedded default.
-
-    The first of: the ``-c`` option, ``$SPICERACK_CONFIG``, the user's file, the system file. A file named
-    explicitly (option or environment) must exist; the others are used only when they exist.
-    """
-    for named in (explicit, os.environ.get(ENV_CONFIG_FILE)):
-        if named:
-            path = Path(named).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"configuration file {named} not found")
-            return path
-    for candidate in (user_config_file(), Path(SYSTEM_CONFIG_FILE)):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_config(explicit: str | None) -> RunnerConfig:
-    """Find, load and validate the runner's configuration (see :py:func:`find_config_file`)."""
-    path = find_config_file(explicit)
-    if path is None:
-        return embedded_default()
-    return parse_config(load_yaml_mapping(path, description="configuration file", error=ConfigError), str(path))
-
-
-def parse_config(data: Any, source: str) -> RunnerConfig:
-    """Validate the content of a configuration file and return it as a :py:class:`RunnerConfig`."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"configuration file {source} must be a YAML mapping of keys to values")
-    for key, expected in TOP_LEVEL_KEYS.items():
-        if key in data and not _is_instance(data[key], expected):
-            raise ConfigError(f"key {key} in {source} must be of type {_type_name(expected)}")
-    base_dirs = _base_dirs(data, source)
-    if "logs_base_dir" not in data or not data["logs_base_dir"]:
-        raise ConfigError(f"missing required key logs_base_dir in {source}")
-    return RunnerConfig(
-        source=source,
-        cookbooks_base_dirs=base_dirs,
-        logs_base_dir=Path(data["logs_base_dir"]).expanduser(),
-        tcpircbot_host=data.get("tcpircbot_host") or None,
-        tcpircbot_port=_port(data.get("tcpircbot_port", 0), source),
-        user_input_notifications_enabled=data.get("user_input_notifications_enabled", False),
-        external_modules_dir=_external_modules_dir(data.get("external_modules_dir"), source),
-        instance_params=_instance_params(data.get("instance_params") or {}, source),
-        unknown_keys=sorted(str(key) for key in data if key not in TOP_LEVEL_KEYS),
-    )
-
-
-def _base_dirs(data: dict[str, Any], source: str) -> list[Path]:
-    raw = data.get("cookbooks_base_dirs")
-    if raw is None and "cookbooks_base_dir" in data:
-        raw = [data["cookbooks_base_dir"]]
-    if not raw:
-        raise ConfigError(f"missing required key cookbooks_base_dirs in {source}")
-    if not all(isinstance(item, str) and item for item in raw):
-        raise ConfigError(f"key cookbooks_base_dirs in {source} must be a list of directory paths")
-    base_dirs = [Path(item).expanduser() for item in raw]
-    for base_dir in base_dirs:
-        if not (base_dir / "cookbooks").is_dir():
-            raise ConfigError(
-                f"key cookbooks_base_dirs in {source}: {base_dir} does not exist or has no cookbooks/ directory"
-            )
-    return base_dirs
-
-
-def _port(value: int, source: str) -> int:
-    if not 0 <= value <= 65535:
-        raise ConfigError(f"key tcpircbot_port in {source} must be a TCP port number (1-65535)")
-    return value
-
-
-def _external_modules_dir(value: str | None, source: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        raise ConfigError(f"key external_modules_dir in {source}: {value} is not a directory")
-    return path
-
-
-def _instance_params(params: dict[str, Any], source: str) -> dict[str, Any]:
-    for key, value in params.items():
-        if key not in INSTANCE_PARAMS:
-            raise ConfigError(f"unknown key instance_params.{key} in {source}")
-        if not isinstance(value, INSTANCE_PARAMS[key]):
-            raise ConfigError(f"key instance_params.{key} in {source} must be of type {_type_name(str)}")
-    return {
-        key: os.path.expanduser(value) if key.endswith(("_config", "_dir", "_schema")) and value else value
-        for key, value in params.items()
     }
 
 
-def _is_instance(value: Any, expected: type | tuple[type, ...]) -> bool:
-    """isinstance() that doesn't take a boolean for an integer."""
-    if isinstance(value, bool) and expected is int:
-        return False
-    return isinstance(value, expected)
+def find_config_file(explicit: str | None) -> tuple[str, bool]:
+    """Return the configuration file to load, and whether the embedded default may replace it when missing.
+
+    The first of: the ``-c`` option, ``$SPICERACK_CONFIG``, the user's file if it exists, the system file. Only
+    the system file chosen by default may be missing.
+    """
+    for named in (explicit, os.environ.get(ENV_CONFIG_FILE)):
+        if named:
+            return named, False
+    user_file = user_config_file()
+    if user_file.is_file():
+        return str(user_file), False
+    return SYSTEM_CONFIG_FILE, True
 
 
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {list: "list", str: "string", int: "integer", bool: "boolean", dict: "mapping"}
-    if isinstance(expected, tuple):
-        return " or ".join(names.get(item, item.__name__) for item in expected)
-    return names.get(expected, expected.__name__)
+def base_dirs(config: dict[str, Any]) -> list[Path]:
+    """The ``cookbooks_base_dirs`` of a configuration (``~`` expanded); ``cookbooks_base_dir`` is accepted too.
+
+    Raises:
+        spicerack._config.ConfigError: if neither key is there.
+
+    """
+    raw = config.get("cookbooks_base_dirs")
+    if raw is None and config.get("cookbooks_base_dir"):
+        raw = [config["cookbooks_base_dir"]]
+    if raw is None:
+        raise ConfigError("Missing key `cookbooks_base_dirs` in the configuration file.")
+    if isinstance(raw, str | os.PathLike):
+        raw = [raw]
+    return [Path(base_dir).expanduser() for base_dir in raw]
+
+
+def logs_base_dir(config: dict[str, Any]) -> Path:
+    """The ``logs_base_dir`` of a configuration, ``~`` expanded.
+
+    Raises:
+        spicerack._config.ConfigError: if the key is missing.
+
+    """
+    if not config.get("logs_base_dir"):
+        raise ConfigError("Missing key `logs_base_dir` in the configuration file.")
+    return Path(config["logs_base_dir"]).expanduser()

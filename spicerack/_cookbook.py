@@ -1,67 +1,253 @@
 """The ``cookbook`` command: find the cookbooks in the configured trees, list them, run one or show a menu."""
 
 import argparse
-import gc
 import importlib
 import logging
 import os
-import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
-from typing import TypeGuard
+from typing import Any, cast
 
-from spicerack import Spicerack, SpicerackExtenderBase, _log, cookbook
-from spicerack._config import ConfigError, RunnerConfig, load_config
-from spicerack._listing_cache import (
-    ListedCookbook,
-    ListingCache,
-    ModuleRecord,
-    is_tree_dependent,
-    scan_trees,
-    summarize,
-)
-from spicerack._menu import BaseItem, CookbookItem, TreeItem
-from spicerack._module_api import module_title, module_to_cookbook_class
+from wmflib.config import load_yaml_config
+from wmflib.exceptions import WmflibError
+
+from spicerack import Spicerack, SpicerackExtenderBase, _config, _log, _module_api, cookbook
+from spicerack._menu import BaseItem, CookbookItem, MenuError, TreeItem, get_module_title
 from spicerack.exceptions import SpicerackError
 
 logger = logging.getLogger(__name__)
-COOKBOOKS_PACKAGE = "cookbooks"
-_VALID_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 
 
 class CookbookError(SpicerackError):
-    """A cookbook or group could not be found or loaded."""
+    """A cookbook or a group of cookbooks could not be loaded."""
+
+
+class CookbookCollection:
+    """The cookbooks of one or more trees (base directories holding a ``cookbooks/`` package), as a menu tree.
+
+    Every package and module of the trees matching ``path_filter`` is imported; the trees merge (``cookbooks`` is
+    a namespace package).
+    """
+
+    cookbooks_module_prefix: str = "cookbooks"
+    """The name of the top package of every tree."""
+
+    def __init__(
+        self, *, base_dirs: list[Path], args: Sequence[str], spicerack: Spicerack, path_filter: str = ""
+    ) -> None:
+        """Collect the cookbooks.
+
+        Arguments:
+            base_dirs: the directories holding a ``cookbooks/`` tree.
+            args: the command line arguments for the collected items.
+            spicerack: the accessor given to the cookbooks.
+            path_filter: the dotted path of a group or cookbook: only what is in that subtree is collected.
+
+        Raises:
+            spicerack._cookbook.CookbookError: if the ``cookbooks`` package cannot be imported.
+
+        """
+        self.base_dirs = [Path(base_dir) / self.cookbooks_module_prefix for base_dir in base_dirs]
+        self.args = args
+        self.spicerack = spicerack
+        self.path_filter = path_filter
+        root = import_module(self.cookbooks_module_prefix)
+        self.menu = TreeItem(root, self.args, self.spicerack, self.cookbooks_module_prefix)
+        for base_dir in self.base_dirs:
+            self._collect(base_dir)
+
+    def get_item(self, path: str) -> BaseItem | None:
+        """Return the group or cookbook at a dotted path (empty: the top group), or :py:data:`None`.
+
+        Arguments:
+            path: the dotted path, e.g. ``sre.hosts.reboot`` or ``sre.hosts``, or ``module.Class`` for a module with
+                several cookbook classes.
+
+        """
+        parts = [self.cookbooks_module_prefix, *path.split(".")] if path else [self.cookbooks_module_prefix]
+        class_key = ".".join(parts[-2:])
+        item: BaseItem | None = self.menu
+        for index, part in enumerate(parts[1:], start=1):
+            if item is None:
+                break
+            if part in item.items:
+                item = item.items[part]
+            elif index == len(parts) - 2 and class_key in item.items:
+                return item.items[class_key]
+            else:
+                item = None
+        return item
+
+    def _collect(self, base_dir: Path) -> None:
+        """Add the groups and cookbooks of one tree."""
+        for dirpath in base_dir.rglob(""):  # directories only, the tree's root included
+            if dirpath.name == "__pycache__":
+                continue
+            relative = dirpath.relative_to(base_dir)
+            prefix = str(relative).replace("/", ".").rstrip(".") if relative.name else ""
+            if self._should_filter(prefix):
+                continue
+            package = f"{self.cookbooks_module_prefix}.{prefix}" if prefix else self.cookbooks_module_prefix
+            try:
+                menu = self._create_menu_for_path(package)
+            except CookbookError as e:
+                logger.error(e)
+                continue
+            for filepath in dirpath.glob("[!_]*.py"):
+                self._collect_filename(f"{package}.{filepath.stem}", menu)
+
+    def _create_menu_for_path(self, package: str) -> TreeItem:
+        """Return the group of a package, creating it and its missing parents."""
+        item = self.menu
+        names = package.split(".")
+        for index in range(1, len(names)):
+            part = names[index]
+            if part in item.items:
+                item = cast(TreeItem, item.items[part])
+                continue
+            submenu = TreeItem(
+                import_module(".".join(names[: index + 1])), self.args, self.spicerack, self.cookbooks_module_prefix
+            )
+            default_owner = cookbook.CookbookBase.owner_team
+            if item.owner_team != default_owner and submenu.owner_team == default_owner:
+                submenu.module.__owner_team__ = item.owner_team  # inherited from the parent package
+            # The groups above the filtered path are there only to hold it: the menu must not go back to them.
+            add_parent = submenu.full_name.startswith(self.path_filter) and submenu.full_name != self.path_filter
+            item.append(submenu, add_parent=add_parent)
+            item = submenu
+        return item
+
+    def _collect_filename(self, module_name: str, menu: TreeItem) -> None:
+        """Add the cookbooks of one module to its group."""
+        try:
+            classes = self._collect_module_cookbooks(import_module(module_name))
+        except CookbookError as e:
+            logger.error(e)
+            return
+
+        default_owner = cookbook.CookbookBase.owner_team
+        for class_obj in classes:
+            try:
+                item = CookbookItem(class_obj, self.args, self.spicerack)
+            except MenuError as e:
+                logger.error(e)
+                continue
+            if menu.owner_team != default_owner and item.owner_team == default_owner:
+                item.instance.owner_team = menu.owner_team
+            if self._should_filter(item.full_name):
+                continue
+            menu.append(item)
+
+    def _should_filter(self, name: str) -> bool:
+        """Whether a dotted name is outside the filter (it must be a prefix of it, or start with it)."""
+        if not self.path_filter:
+            return False
+        return not name.startswith(self.path_filter[: len(name)])
+
+    def _collect_module_cookbooks(
+        self, module: _module_api.CookbooksModuleInterface
+    ) -> list[type[cookbook.CookbookBase]]:
+        """The cookbook classes defined in a module (alphabetically), or the class made from a module-API one."""
+        classes = [
+            value
+            for value in (getattr(module, name) for name in dir(module))
+            if isinstance(value, type)
+            and issubclass(value, cookbook.CookbookBase)
+            and value.__module__ == module.__name__
+        ]
+        if not classes:
+            return [self._convert_module_in_cookbook(module)]
+
+        relative = module.__name__.split(".", 1)[1]
+        path, _, leaf = relative.rpartition(".")
+        for class_obj in classes:
+            class_obj.spicerack_path = path
+            # several classes in one module are named module.Class, in the module's group
+            class_obj.spicerack_name = leaf if len(classes) == 1 else f"{leaf}.{class_obj.__name__}"
+        return classes
+
+    def _convert_module_in_cookbook(self, module: _module_api.CookbooksModuleInterface) -> type[cookbook.CookbookBase]:
+        """Build the class-API cookbook of a module-API cookbook module.
+
+        Raises:
+            spicerack._cookbook.CookbookError: if the module has no ``run()`` function.
+
+        """
+        package, name = module.__name__.rsplit(".", 1)
+        if not hasattr(module, "run"):
+            raise CookbookError(f"Unable to find run function in module {module.__name__}")
+        run = module.run
+
+        runner = type(
+            f"{name}Runner",
+            (_module_api.CookbookModuleRunnerBase,),
+            {
+                "_run": staticmethod(run),
+                "max_concurrency": getattr(module, "MAX_CONCURRENCY", cookbook.CookbookRunnerBase.max_concurrency),
+                "lock_ttl": getattr(module, "LOCK_TTL", cookbook.CookbookRunnerBase.lock_ttl),
+            },
+        )
+        runner.__module__ = package
+        spicerack = self.spicerack
+
+        if hasattr(module, "argument_parser"):
+            module_parser = module.argument_parser
+
+            def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
+                return module_parser()
+
+        else:
+
+            def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
+                return argparse.ArgumentParser(description=module.__doc__, formatter_class=cookbook.ArgparseFormatter)
+
+        def get_runner(_self: cookbook.CookbookBase, args: argparse.Namespace) -> cookbook.CookbookRunnerBase:
+            return cast(cookbook.CookbookRunnerBase, runner(args, spicerack))
+
+        attributes: dict[str, Any] = {
+            "__module__": package,
+            "__name__": name,
+            "owner_team": getattr(module, "__owner_team__", cookbook.CookbookBase.owner_team),
+            "spicerack_name": name,
+            "spicerack_path": package.split(".", 1)[1] if "." in package else "",
+            "title": get_module_title(module) or CookbookItem.fallback_title,
+            "argument_parser": argument_parser,
+            "get_runner": get_runner,
+        }
+        return type(name, (cookbook.CookbookBase,), attributes)
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    """Return the parser of the ``cookbook`` command line."""
-    parser = argparse.ArgumentParser(prog="cookbook", description="Spicerack Cookbook Runner", allow_abbrev=False)
+    """The parser of the ``cookbook`` command line; a COOKBOOK given as a file path becomes a dotted name."""
+    parser = argparse.ArgumentParser(
+        description="Spicerack Cookbook Runner",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="See also https://wikitech.wikimedia.org/wiki/Spicerack/Cookbooks",
+        allow_abbrev=False,  # an abbreviation could swallow an option meant for the cookbook
+    )
     parser.add_argument(
         "-l",
         "--list",
         action="store_true",
         help=(
-            "List the available cookbooks with their title; with -v/--verbose also their owner team and "
-            "description. A COOKBOOK, if given, filters the list as a prefix."
+            "List all available cookbooks and their owner team, if -v/--verbose is set print also their description. "
+            "If a COOKBOOK is also specified, it will be used as a prefix filter."
         ),
     )
     parser.add_argument(
         "-c",
         "--config-file",
-        default=None,
-        help=(
-            "Path of the Spicerack configuration file to load (default: $SPICERACK_CONFIG, else "
-            "~/.config/spicerack/config.yaml, else /etc/spicerack/config.yaml, else the embedded default)."
-        ),
+        # Absent unless given, so that the file search of spicerack._config applies; the help shows the default.
+        default=argparse.SUPPRESS,
+        help=f"Path to the Spicerack configuration file to load. (default: {_config.SYSTEM_CONFIG_FILE})",
     )
     parser.add_argument("-d", "--dry-run", action="store_true", help="Set the DRY-RUN mode, also for the cookbook.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Verbose output, also for the cookbook.")
     parser.add_argument(
         "--no-locks",
         action="store_true",
-        help="Don't acquire or check the distributed locks, for the cookbook and its own locks.",
+        help="Do not acquire or check distributed locks on etcd. To be used only if there are issues with etcd.",
     )
     parser.add_argument(
         "cookbook",
@@ -70,500 +256,201 @@ def argument_parser() -> argparse.ArgumentParser:
         type=cookbook_path_type,
         default="",
         help=(
-            "Either the relative path of the Python file to run (group/cookbook.py) or its module name "
-            "(group.cookbook). A group, or nothing, opens the interactive menu of that group."
+            "Either the name of the Python module to execute (sre.hosts.downtime) or the relative path of the Python "
+            "file to execute (sre/hosts/downtime.py).  If the selected path/module is a directory (sre.hosts) or is "
+            "not set, an interactive menu will be shown. Each directory listed in the `cookbooks_base_dirs` key of the"
+            "configuration file represents a checked out cookbook repository containing a `cookbooks` subfolder. All "
+            "paths specified must be relative to theses subfolders."
         ),
     )
     parser.add_argument(
         "cookbook_args",
         metavar="COOKBOOK_ARGS",
         nargs=argparse.REMAINDER,
-        help="The arguments passed to the cookbook or to the menu.",
+        help="Collect all the remaining arguments to be passed to the cookbook or menu to execute.",
     )
     return parser
 
 
 def cookbook_path_type(path: str) -> str:
     """Convert a COOKBOOK given as a file path (``group/name.py``) to its dotted name (``group.name``)."""
-    if path.startswith(("/", "~", ".")) or "/." in path:
-        return path  # left as given, to be rejected by validate_cookbook_name() with the operator's own words
-    stem, ext = os.path.splitext(path)
-    if ext == ".py":
-        path = stem.replace("/", ".")
-    return path.rstrip("/").replace("/", ".") if "/" in path else path
+    if path.endswith(".py"):
+        return path[:-3].replace("/", ".")
+    return path
 
 
-def validate_cookbook_name(name: str) -> None:
-    """Reject a COOKBOOK that is not a dotted name inside the tree (e.g. ``../x`` or an absolute path).
+def import_module(module_name: str) -> _module_api.CookbooksModuleInterface:
+    """Import a module of the cookbook trees.
 
     Raises:
-        CookbookError: if the name could point outside the tree.
+        spicerack._cookbook.CookbookError: if the import fails, whatever the exception.
 
     """
-    if name and ("/" in name or not all(_VALID_NAME.match(part) for part in name.split("."))):
-        raise CookbookError(f"invalid cookbook name {name!r}: expected a dotted path inside the cookbooks tree")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise CookbookError(f"Failed to import module {module_name}: {e}") from e
+    return cast(_module_api.CookbooksModuleInterface, module)
 
 
-class CookbookCollection:
-    """The cookbooks found in one or more base directories, each holding a ``cookbooks/`` package tree.
+def _import_extender_class(dotted_name: str) -> type[SpicerackExtenderBase]:
+    """Import the ``extender_class`` of the configuration.
 
-    Trees from several base directories merge. Modules are imported only where needed: the whole tree for a
-    listing, only the selected module (and its parent packages) to run one cookbook.
+    Raises:
+        TypeError: if it is not a subclass of SpicerackExtenderBase.
+
     """
-
-    def __init__(self, base_dirs: Sequence[Path], spicerack: Spicerack, args: Sequence[str] = ()) -> None:
-        """Make the trees importable as the ``cookbooks`` package."""
-        self.base_dirs = [Path(base_dir) for base_dir in base_dirs]
-        self.spicerack = spicerack
-        self.args = list(args)
-        self.errors: list[str] = []
-        self.root = TreeItem("", "", self.args, spicerack)
-        self._recorded_errors: list[str] | None = None
-        _activate_trees(self.base_dirs)
-
-    def collect(self, prefix: str = "") -> TreeItem:
-        """Load every cookbook whose full name starts with ``prefix`` (all when empty) and return the root."""
-        for module_name in self._module_names():
-            relative = module_name[len(COOKBOOKS_PACKAGE) + 1 :]
-            if prefix and not _under(relative, prefix):
-                continue
-            self._load_module(module_name)
-        return self.root
-
-    def listing(self, prefix: str = "", verbose: bool = False, cache_dir: Path | None = None) -> str:
-        """The text of ``cookbook -l``, as ``collect(prefix).get_tree(verbose)`` gives it, through the listing cache.
-
-        The errors are reported as :py:meth:`collect` reports them. When nothing changed since the same listing was
-        printed, its text is reused as a whole.
-        """
-        cache = ListingCache(self.base_dirs, scan_trees(self.base_dirs), cache_dir)
-        modules = _selected_modules(cache.files.modules, prefix)
-        listing = cache.get_listing(prefix, verbose, modules)
-        if listing is not None:
-            text, errors = listing
-            for message in errors:
-                self._report(message)
-            return text
-        reported = len(self.errors)
-        text = self._collect_cached(modules, cache).get_tree(verbose=verbose)
-        cache.store_listing(prefix, verbose, modules, text, self.errors[reported:])
-        cache.save()
-        return text
-
-    def collect_listing(self, prefix: str = "", cache_dir: Path | None = None) -> TreeItem:
-        """Like :py:meth:`collect`, for a listing: modules unchanged since a previous listing are not imported.
-
-        Their cookbooks and errors come from the listing cache (see :py:mod:`spicerack._listing_cache`); the items
-        of such modules can be listed, not run.
-        """
-        cache = ListingCache(self.base_dirs, scan_trees(self.base_dirs), cache_dir)
-        root = self._collect_cached(_selected_modules(cache.files.modules, prefix), cache)
-        cache.save()
-        return root
-
-    def _collect_cached(self, modules: list[str], cache: ListingCache) -> TreeItem:
-        replayed_groups: dict[str, TreeItem] = {}
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # thousands of small objects and no cycles to collect: the collector would only slow it down
-        try:
-            for module_name in modules:
-                record = cache.get(module_name)
-                if record is None or not self._replay(module_name, record, cache.groups, replayed_groups):
-                    replayed_groups.clear()  # a real import may reshape the tree
-                    self._load_and_record(module_name, cache)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        return self.root
-
-    def _load_and_record(self, module_name: str, cache: ListingCache) -> None:
-        self._recorded_errors = []
-        try:
-            items = self._load_module(module_name)
-            errors = self._recorded_errors
-        finally:
-            self._recorded_errors = None
-        if items is None and not errors:
-            return  # already in the tree under another base dir: nothing to learn
-        files = cache.files.modules[module_name]
-        try:
-            summaries = [summarize(item) for item in items or []]
-        except Exception:  # e.g. an owner_team property raising: list it as usual, but don't remember it
-            return
-        digest = cache.digest if any(is_tree_dependent(path) for path, _, _ in files) else None
-        cache.store(module_name, ModuleRecord(files, items is not None, summaries, errors, digest))
-        self._store_groups(module_name, cache)
-
-    def _store_groups(self, module_name: str, cache: ListingCache) -> None:
-        group = self.root
-        parts = module_name.split(".")[1:-1]
-        for index, part in enumerate(parts):
-            item = group.items.get(part)
-            if not isinstance(item, TreeItem):
-                return
-            cache.store_group(".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])), item._title, item.owner_team)
-            group = item
-
-    def _replay(
-        self,
-        module_name: str,
-        record: ModuleRecord,
-        groups: dict[str, tuple[str, str]],
-        replayed_groups: dict[str, TreeItem],
-    ) -> bool:
-        """Add a module's cookbooks and report its errors as stored; False if the stored groups are incomplete."""
-        package, leaf = module_name.rsplit(".", 1)
-        if not record.grouped:
-            for message in record.errors:
-                self._report(message)
-            return True
-        group = replayed_groups.get(package) or self._replay_group(package, groups)
-        if group is None:
-            return False
-        replayed_groups[package] = group
-        if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
-            return True
-        for message in record.errors:
-            self._report(message)
-        for item in record.items:
-            group.append(ListedCookbook(item, self.args, self.spicerack))
-        return True
-
-    def _replay_group(self, package: str, groups: dict[str, tuple[str, str]]) -> TreeItem | None:
-        """The group of a package, created with its parents from the stored titles; None if one is missing."""
-        parts = package.split(".")[1:]
-        packages = [".".join((COOKBOOKS_PACKAGE, *parts[: index + 1])) for index in range(len(parts))]
-        if any(name not in groups for name in packages):
-            return None
-        group = self.root
-        for part, name in zip(parts, packages, strict=True):
-            existing = group.items.get(part)
-            if isinstance(existing, TreeItem):
-                group = existing
-                continue
-            title, owner_team = groups[name]
-            subgroup = TreeItem(part, group.full_name, self.args, self.spicerack, title=title, owner_team=owner_team)
-            group.append(subgroup)
-            group = subgroup
-        return group
-
-    def get_item(self, name: str, args: Sequence[str] | None = None) -> BaseItem | None:
-        """Return the cookbook or group with the given dotted full name (empty: the root group), or None."""
-        validate_cookbook_name(name)
-        if not name:
-            self.collect()
-            item: BaseItem | None = self.root
-        elif self._is_group(name):
-            self.collect(name)
-            item = self._find_loaded(name)
-        else:
-            item = self._find_cookbook(name)
-        if item is not None and args is not None:
-            item.args = list(args)
-        return item
-
-    def _find_cookbook(self, name: str) -> BaseItem | None:
-        parts = name.split(".")
-        candidates = [".".join(parts)]
-        if len(parts) > 1:  # module.ClassName in a module with several cookbook classes
-            candidates.append(".".join(parts[:-1]))
-        for module_path in candidates:
-            if self._module_file(module_path) is not None:
-                self._load_module(f"{COOKBOOKS_PACKAGE}.{module_path}")
-                found = self._find_loaded(name)
-                if found is not None:
-                    return found
-        return None
-
-    def _find_loaded(self, name: str) -> BaseItem | None:
-        group = self.root
-        parts = name.split(".")
-        for index, part in enumerate(parts):
-            item = group.items.get(part)
-            if item is None:
-                return group.items.get(".".join(parts[index:])) if index == len(parts) - 2 else None
-            if index == len(parts) - 1:
-                return item
-            if not isinstance(item, TreeItem):
-                return None
-            group = item
-        return None
-
-    def _is_group(self, name: str) -> bool:
-        relative = Path(*name.split("."))
-        return any((base / COOKBOOKS_PACKAGE / relative).is_dir() for base in self.base_dirs)
-
-    def _module_file(self, name: str) -> Path | None:
-        relative = Path(*name.split("."))
-        for base in self.base_dirs:
-            path = (base / COOKBOOKS_PACKAGE / relative).with_suffix(".py")
-            if path.is_file():
-                return path
-        return None
-
-    def _module_names(self) -> list[str]:
-        """Every cookbook module name in the trees, sorted, without duplicates."""
-        names: set[str] = set()
-        for base in self.base_dirs:
-            root = base / COOKBOOKS_PACKAGE
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith((".", "_")))
-                relative = Path(dirpath).relative_to(root)
-                package = ".".join((COOKBOOKS_PACKAGE, *relative.parts))
-                for filename in filenames:
-                    if filename.endswith(".py") and not filename.startswith(("_", ".")):
-                        names.add(f"{package}.{filename[:-3]}")
-        return sorted(names)
-
-    def _group_for(self, package: str) -> TreeItem | None:
-        """Return the group of a package (``cookbooks.a.b``), creating it and its parents as needed."""
-        group = self.root
-        parts = package.split(".")[1:]
-        for index, part in enumerate(parts):
-            existing = group.items.get(part)
-            if isinstance(existing, TreeItem):
-                group = existing
-                continue
-            module_name = ".".join((COOKBOOKS_PACKAGE, *parts[: index + 1]))
-            module = self._import(module_name)
-            if module is None:
-                return None
-            subgroup = TreeItem(
-                part,
-                ".".join(parts[:index]),
-                self.args,
-                self.spicerack,
-                title=module_title(module, ""),
-                owner_team=str(getattr(module, "__owner_team__", "") or group.owner_team),
-            )
-            group.append(subgroup)
-            group = subgroup
-        return group
-
-    def _load_module(self, module_name: str) -> list[CookbookItem] | None:
-        """Import a cookbook module into its group; return the cookbooks added, None if its group failed."""
-        package = module_name.rsplit(".", 1)[0]
-        group = self._group_for(package)
-        if group is None:
-            return None
-        leaf = module_name.rsplit(".", 1)[1]
-        if leaf in group.items or any(key.startswith(f"{leaf}.") for key in group.items):
-            return None
-        module = self._import(module_name)
-        if module is None:
-            return []
-        try:
-            classes = self._cookbook_classes(module, group)
-        except AttributeError as e:
-            self._report(f"Unable to load cookbook {module_name[len(COOKBOOKS_PACKAGE) + 1 :]}: {e}")
-            return []
-        added: list[CookbookItem] = []
-        for class_obj in classes:
-            try:
-                added.append(CookbookItem(class_obj, self.args, self.spicerack))
-            except Exception as e:
-                self._report(f"Unable to load cookbook {class_obj.__module__}: {_one_line(e)}")
-            else:
-                group.append(added[-1])
-        return added
-
-    def _cookbook_classes(self, module: ModuleType, group: TreeItem) -> list[type[cookbook.CookbookBase]]:
-        classes = [value for value in vars(module).values() if _is_cookbook_class(value, module.__name__)]
-        classes.sort(key=lambda class_obj: class_obj.__name__)
-        if not classes:
-            classes = [module_to_cookbook_class(module, CookbookItem.fallback_title)]
-        group_path, leaf = module.__name__[len(COOKBOOKS_PACKAGE) + 1 :].rpartition(".")[::2]
-        for class_obj in classes:
-            class_obj.spicerack_path = group_path
-            class_obj.spicerack_name = leaf if len(classes) == 1 else f"{leaf}.{class_obj.__name__}"
-            if "owner_team" not in vars(class_obj) and group.owner_team:
-                class_obj.owner_team = group.owner_team
-        return classes
-
-    def _import(self, module_name: str) -> ModuleType | None:
-        try:
-            return importlib.import_module(module_name)
-        except Exception as e:
-            self._report(f"Failed to import module {module_name}: {_one_line(e)}")
-        except SystemExit as e:
-            self._report(f"Failed to import module {module_name}: SystemExit({e.code!r}) raised on import")
-        return None
-
-    def _report(self, message: str) -> None:
-        if self._recorded_errors is not None:
-            self._recorded_errors.append(message)
-        if message not in self.errors:
-            self.errors.append(message)
-            logger.error(message)
+    module_name, class_name = dotted_name.rsplit(".", 1)
+    extender = getattr(import_module(module_name), class_name)
+    if isinstance(extender, type) and issubclass(extender, SpicerackExtenderBase):
+        return extender
+    raise TypeError(f"Extender class {dotted_name} is not a subclass of spicerack.SpicerackExtenderBase.")
 
 
-def _is_cookbook_class(value: object, module_name: str) -> TypeGuard[type[cookbook.CookbookBase]]:
-    """Whether a module attribute is a concrete cookbook class defined in that module."""
-    return (
-        isinstance(value, type)
-        and value.__module__ == module_name
-        and cookbook.CookbookBase in value.__mro__  # not issubclass(): ABCMeta's negative checks cost O(subclasses)
-        and not getattr(value, "__abstractmethods__", None)
-    )
+def get_cookbook_callback(
+    cookbooks_base_dirs: list[Path],
+) -> Callable[[Spicerack, str, Sequence[str]], BaseItem | None]:
+    """Return the function with which ``Spicerack.run_cookbook()`` finds another cookbook of the trees."""
 
+    def get_cookbook(spicerack: Spicerack, cookbook_path: str, cookbook_args: Sequence[str] = ()) -> BaseItem | None:
+        """Collect the cookbook (a dotted name or a file path) with its arguments; :py:data:`None` if not found."""
+        path = cookbook_path_type(cookbook_path)
+        collection = CookbookCollection(
+            base_dirs=cookbooks_base_dirs, args=cookbook_args, spicerack=spicerack, path_filter=path
+        )
+        return collection.get_item(path)
 
-def _selected_modules(module_names: Iterable[str], prefix: str) -> list[str]:
-    """The module names matching the listing filter (all when empty), sorted."""
-    start = len(COOKBOOKS_PACKAGE) + 1
-    return sorted(name for name in module_names if not prefix or _under(name[start:], prefix))
-
-
-def _under(name: str, prefix: str) -> bool:
-    """Whether a module's dotted name matches the listing filter, a plain string prefix as in the reference."""
-    return name.startswith(prefix) or prefix.startswith(f"{name}.")
-
-
-def _one_line(error: BaseException) -> str:
-    if isinstance(error, SyntaxError):
-        return f"SyntaxError: {error.msg} ({os.path.basename(error.filename or '?')}, line {error.lineno})"
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return get_cookbook
 
 
 _active_base_dirs: list[str] = []
 
 
 def _activate_trees(base_dirs: Sequence[Path]) -> None:
-    """Put the base directories first on sys.path and forget any ``cookbooks`` package loaded from others."""
+    """Put the base directories first on sys.path, forgetting a ``cookbooks`` package loaded from other trees.
+
+    First, not last: an installed or bundled ``cookbooks`` package elsewhere on sys.path must not shadow them.
+    """
     global _active_base_dirs
-    wanted = [str(base.resolve()) for base in base_dirs]
+    wanted = [str(base_dir) for base_dir in base_dirs]
     if wanted == _active_base_dirs:
         return
     for path in _active_base_dirs:
         while path in sys.path:
             sys.path.remove(path)
-    for name in [name for name in sys.modules if name == COOKBOOKS_PACKAGE or name.startswith("cookbooks.")]:
+    for name in [name for name in sys.modules if name == "cookbooks" or name.startswith("cookbooks.")]:
         del sys.modules[name]
     sys.path[0:0] = wanted
     importlib.invalidate_caches()
     _active_base_dirs = wanted
 
 
-def _load_extender_class(dotted: str) -> type[SpicerackExtenderBase]:
-    module_name, _, class_name = dotted.rpartition(".")
-    if not module_name:
-        raise ConfigError(f"instance_params.extender_class {dotted!r} must be a dotted path module.Class")
+def _load_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration as a mapping: the file found (see spicerack._config), or the embedded default."""
+    path, may_be_missing = _config.find_config_file(getattr(args, "config_file", None))
     try:
-        extender = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"unable to load instance_params.extender_class {dotted}: {_one_line(e)}") from e
-    if not (isinstance(extender, type) and issubclass(extender, SpicerackExtenderBase)):
-        raise ConfigError(f"instance_params.extender_class {dotted} is not a subclass of SpicerackExtenderBase")
-    return extender
+        config = load_yaml_config(path)
+    except WmflibError as e:
+        if may_be_missing and not os.path.exists(path):
+            return _config.embedded_default()
+        raise _config.ConfigError(f"Unable to load the configuration file {path}: {e}") from e
+    if not isinstance(config, dict):
+        raise _config.ConfigError(f"The configuration file {path} must be a YAML mapping")
+    return config
 
 
-def _build_spicerack(
-    config: RunnerConfig, args: argparse.Namespace, collection_ref: list[CookbookCollection]
-) -> Spicerack:
-    params = dict(config.instance_params)
-    extender_name = params.pop("extender_class", None)
-    extender = _load_extender_class(extender_name) if extender_name else None
-    if args.no_locks:
-        params["etcd_config"] = ""
+def main(argv: Sequence[str] | None = None) -> int | None:
+    """Run the ``cookbook`` command: list the cookbooks, run one, or show a menu.
 
-    def get_cookbook(name: str, cookbook_args: Sequence[str]) -> BaseItem | None:
-        return collection_ref[0].get_item(cookbook_path_type(name), cookbook_args)
+    Arguments:
+        argv: the command line arguments, those of the process by default.
 
-    return Spicerack(
-        verbose=args.verbose,
-        dry_run=args.dry_run,
-        get_cookbook_callback=get_cookbook,
-        extender_class=extender,
-        **params,
-    )
+    Returns:
+        the exit code.
 
-
-def _setup_console_logging(verbose: bool) -> None:
-    """Log to the console only (used until a run's log files are known, and for listings)."""
-    _log.remove_handlers()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_log.FilterOutCumin())
-    _log._add_handler(_log.root_logger, handler)
-    _log.root_logger.setLevel(logging.DEBUG)
-
-
-def _log_location(config: RunnerConfig, item: BaseItem) -> tuple[Path, str]:
-    """The directory and base name of the log files of an item: its group's path under logs_base_dir."""
-    name = item.name or COOKBOOKS_PACKAGE
-    return config.logs_base_dir.joinpath(*[part for part in item.path.split(".") if part]), name
-
-
-def _error(message: str) -> None:
-    print(f"cookbook: error: {message}", file=sys.stderr)
-
-
-def run(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line, then list, run a cookbook or show a menu; return the exit code."""
+    """
     args = argument_parser().parse_args(argv)
-    _setup_console_logging(args.verbose)
     try:
-        config = load_config(args.config_file)
-        if config.external_modules_dir is not None and str(config.external_modules_dir) not in sys.path:
-            sys.path.insert(0, str(config.external_modules_dir))
-        collection_ref: list[CookbookCollection] = []
-        spicerack = _build_spicerack(config, args, collection_ref)
-    except ConfigError as e:
-        _error(str(e))
+        config = _load_config(args)
+        base_dirs = _config.base_dirs(config)
+    except _config.ConfigError as e:
+        print(e, file=sys.stderr)
         return 1
-    for key in config.unknown_keys:
-        logger.warning("Ignoring unknown key %s in %s", key, config.source)
-    logger.debug("Configuration: %s", config.source)
-
-    collection = CookbookCollection(config.cookbooks_base_dirs, spicerack, args.cookbook_args)
-    collection_ref.append(collection)
-    if args.list:
-        return _list(collection, args)
-    try:
-        item = collection.get_item(args.cookbook, args.cookbook_args)
-    except CookbookError as e:
-        _error(str(e))
-        return cookbook.NOT_FOUND_RETCODE
-    if item is None:
-        _error(f"Unable to find cookbook {args.cookbook}")
-        return cookbook.NOT_FOUND_RETCODE
-
-    base_path, name = _log_location(config, item)
-    try:
-        _log.setup_logging(
-            base_path,
-            name,
-            spicerack.username,
-            dry_run=args.dry_run,
-            verbose=args.verbose,
-            host=config.tcpircbot_host,
-            port=config.tcpircbot_port,
-            notify_logger_enabled=config.user_input_notifications_enabled,
+    if not base_dirs:
+        print(
+            "No cookbooks paths are specified in the `cookbooks_base_dirs` key of the configuration file.",
+            file=sys.stderr,
         )
-    except OSError as e:
-        _error(f"unable to write the log files under {base_path}: {e.strerror}")
         return 1
+    _activate_trees(base_dirs)
+    if config.get("external_modules_dir") is not None:
+        sys.path.append(str(Path(config["external_modules_dir"]).expanduser()))
+
+    spicerack = _build_spicerack(config, args, base_dirs)
+    if spicerack is None:
+        return 1
+
+    if args.list:
+        from spicerack._listing_cache import cached_listing  # noqa: PLC0415 - only for listings
+
+        return cached_listing(
+            base_dirs,
+            args.cookbook,
+            spicerack.verbose,
+            lambda: CookbookCollection(
+                base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
+            ).menu.get_tree(),
+        )
+
+    try:
+        collection = CookbookCollection(
+            base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
+        )
+    except CookbookError as e:
+        logger.error(e)
+        return cookbook.NOT_FOUND_RETCODE
+    item = collection.get_item(args.cookbook)
+    if item is None:
+        logger.error("Unable to find cookbook %s", args.cookbook)
+        return cookbook.NOT_FOUND_RETCODE
+
+    try:
+        logs_dir = _config.logs_base_dir(config)
+    except _config.ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    _log.setup_logging(
+        logs_dir / item.path.replace(".", os.sep),
+        item.name,
+        spicerack.username,
+        dry_run=args.dry_run,
+        host=config.get("tcpircbot_host", None),
+        port=int(config.get("tcpircbot_port", 0)),
+        notify_logger_enabled=config.get("user_input_notifications_enabled", False),
+    )
+    logger.debug("Executing cookbook %s with args: %s", args.cookbook, args.cookbook_args)
     return item.run()
 
 
-def _list(collection: CookbookCollection, args: argparse.Namespace) -> int:
+def _build_spicerack(config: dict[str, Any], args: argparse.Namespace, base_dirs: list[Path]) -> Spicerack | None:
+    """The accessor for the run, from the configuration's ``instance_params``; None (error printed) on failure."""
+    params = dict(config.get("instance_params") or {})
+    params.update(
+        {"verbose": args.verbose, "dry_run": args.dry_run, "get_cookbook_callback": get_cookbook_callback(base_dirs)}
+    )
+    if "extender_class" in params:
+        try:
+            params["extender_class"] = _import_extender_class(params["extender_class"])
+        except Exception as e:
+            print(f"Failed to import the extender_class {params['extender_class']}:", e, file=sys.stderr)
+            return None
+    if args.no_locks:
+        params["etcd_config"] = ""  # no distributed locks
     try:
-        validate_cookbook_name(args.cookbook)
-    except CookbookError as e:
-        _error(str(e))
-        return cookbook.NOT_FOUND_RETCODE
-    print(collection.listing(args.cookbook, args.verbose), end="")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cookbook`` console script."""
-    try:
-        return run(argv)
-    except KeyboardInterrupt:
-        _error("interrupted (Ctrl+c)")
-        return cookbook.INTERRUPTED_RETCODE
+        return Spicerack(**params)
+    except TypeError as e:
+        print("Unable to instantiate Spicerack, check your configuration:", e, file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

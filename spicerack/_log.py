@@ -1,11 +1,13 @@
-"""Logging of cookbook runs: per-cookbook log files, the console, and the IRC/SAL loggers."""
+"""Logging of cookbook runs: the per-cookbook log files, the console, and the IRC/SAL loggers.
+
+Nothing is installed on import: until :py:func:`setup_logging` runs (once the cookbook to run is found), only
+Python's last-resort handler prints WARNING and above to stderr, as bare messages.
+"""
 
 import logging
-import logging.handlers
-import os
-import sys
-import time
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
 
 from spicerack import irc_logger_name, sal_logger_name
 
@@ -13,83 +15,28 @@ root_logger = logging.getLogger()
 irc_logger = logging.getLogger(irc_logger_name)
 sal_logger = logging.getLogger(sal_logger_name)
 
-LOG_FILE_MAX_BYTES = 64 * 1024 * 1024
-"""int: size at which a log file is rotated; rotated files are kept (renamed with a timestamp), never deleted."""
-_NOISY_LOGGERS = ("urllib3", "requests", "ClusterShell", "elasticsearch")
-_installed_handlers: list[tuple[logging.Logger, logging.Handler]] = []
+LOG_FILE_MAX_BYTES = 10 * 1024**2
+"""Size at which a log file is rotated."""
+LOG_FILE_BACKUPS = 500
+"""How many rotated copies of each log file are kept (for audit)."""
+_NOISY_LOGGERS = ("urllib3", "requests")
+
+
+def __getattr__(name: str) -> Any:
+    """Give ``notify_logger`` (wmflib's logger of unanswered prompts) without importing wmflib.interactive early."""
+    if name == "notify_logger":
+        from wmflib.interactive import notify_logger  # noqa: PLC0415 - its import is slow, needed only here
+
+        return notify_logger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FilterOutCumin(logging.Filter):
-    """Keep cumin's own log records out of the console: cumin prints its progress there by itself."""
+    """Keep cumin's own log records out of the console: cumin reports its progress there by itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Return False for records from cumin's loggers."""
+        """Return False for the records of cumin's loggers."""
         return not (record.name == "cumin" or record.name.startswith("cumin."))
-
-
-class ReadableLogRecord(logging.LogRecord):
-    """A log record whose message stays readable when its arguments don't fit its format string.
-
-    With the standard record, such a call prints a logging traceback on stderr and its message reaches no file
-    and no IRC line; this one keeps the format string and the arguments instead.
-    """
-
-    def getMessage(self) -> str:  # noqa: N802 - logging's API name
-        """Return the formatted message, or the format string with its arguments when they don't fit."""
-        try:
-            return super().getMessage()
-        except (TypeError, ValueError, KeyError) as e:
-            return f"{self.msg!s} (unformattable arguments {self.args!r}: {e})"
-
-
-class KeptRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A size-rotated log file whose rotated copies are kept for audit: ``name.log.<timestamp>``."""
-
-    def __init__(self, filename: Path, max_bytes: int = LOG_FILE_MAX_BYTES) -> None:
-        """Open (append) the log file, rotating it when it grows past ``max_bytes``."""
-        super().__init__(filename, maxBytes=max_bytes, backupCount=1, encoding="utf-8")
-
-    def doRollover(self) -> None:  # noqa: N802 - logging's API name
-        """Rename the current file with a timestamp suffix instead of numbering and deleting old copies."""
-        if self.stream:
-            self.stream.close()
-            self.stream = None
-        base = Path(self.baseFilename)
-        if base.exists():
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            target = base.with_name(f"{base.name}.{stamp}")
-            counter = 1
-            while target.exists():
-                target = base.with_name(f"{base.name}.{stamp}.{counter}")
-                counter += 1
-            os.replace(base, target)
-        self.stream = self._open()
-
-
-class ColoredConsoleFormatter(logging.Formatter):
-    """Console formatter that colours a message by its level when the console is a terminal."""
-
-    def __init__(self, fmt: str, use_color: bool) -> None:
-        """Set up the format and whether to colour."""
-        super().__init__(fmt=fmt)
-        self._colors: dict[int, str] = {}
-        self._reset = ""
-        if use_color:
-            import colorama  # noqa: PLC0415 - only needed for a terminal
-
-            self._colors = {
-                logging.DEBUG: colorama.Style.DIM,
-                logging.WARNING: colorama.Fore.YELLOW,
-                logging.ERROR: colorama.Fore.RED,
-                logging.CRITICAL: colorama.Style.BRIGHT + colorama.Fore.RED,
-            }
-            self._reset = colorama.Style.RESET_ALL
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Format the record, wrapped in its level's colour if any."""
-        message = super().format(record)
-        color = self._colors.get(record.levelno, "")
-        return f"{color}{message}{self._reset}" if color else message
 
 
 def setup_logging(
@@ -98,49 +45,43 @@ def setup_logging(
     user: str,
     *,
     dry_run: bool = True,
-    verbose: bool = False,
     host: str | None = None,
     port: int = 0,
     notify_logger_enabled: bool = False,
 ) -> None:
-    """Send the log records of a run to its log files and to the console.
+    """Send every log record of the run to its two log files and to the console.
 
     Arguments:
         base_path: directory of the log files (created if missing).
-        name: base name of the log files: ``<name>.log`` (INFO and up) and ``<name>-extended.log`` (DEBUG).
-        user: the operator, written in every line.
-        dry_run: whether this is a DRY-RUN: lines are marked and nothing goes to IRC.
-        verbose: show DEBUG on the console too.
-        host: the tcpircbot relay host for IRC and SAL messages, if any.
-        port: the tcpircbot relay port.
+        name: base name of the log files: ``<name>.log`` (INFO and up) and ``<name>-extended.log`` (DEBUG and up,
+            with the logger name, line and function of each record).
+        user: the operator, written in every line of the files and in the IRC messages.
+        dry_run: whether this is a DRY-RUN: lines are marked, the console shows DEBUG too, nothing goes to IRC.
+        host: the tcpircbot relay host for the IRC and SAL messages, if any.
+        port: the tcpircbot relay port (IRC is set up only when positive).
         notify_logger_enabled: also announce on IRC an operator prompt left unanswered (wmflib's notify logger).
 
     """
-    remove_handlers()
     base_path.mkdir(mode=0o755, parents=True, exist_ok=True)
-    prefix = "DRY-RUN " if dry_run else ""
-    line_start = f"%(asctime)s {prefix}{user} %(process)d"
+    prefix = f"%(asctime)s {'DRY-RUN ' if dry_run else ''}{user} %(process)d"
 
-    main_file = KeptRotatingFileHandler(base_path / f"{name}.log")
-    main_file.setFormatter(logging.Formatter(fmt=f"{line_start} [%(levelname)s] %(message)s"))
-    main_file.setLevel(logging.INFO)
-
-    extended_file = KeptRotatingFileHandler(base_path / f"{name}-extended.log")
-    extended_file.setFormatter(
-        logging.Formatter(
-            fmt=f"{line_start} [%(levelname)s %(filename)s:%(lineno)s in %(funcName)s] %(message)s",
-        )
+    main_file = _log_file(base_path / f"{name}.log", f"{prefix} [%(levelname)s] %(message)s", logging.INFO)
+    extended_file = _log_file(
+        base_path / f"{name}-extended.log",
+        f"{prefix} [%(levelname)s %(name)s:%(lineno)s in %(funcName)s] %(message)s",
+        logging.DEBUG,
     )
-    extended_file.setLevel(logging.DEBUG)
 
-    console = logging.StreamHandler(sys.stderr)
-    console_format = "DRY-RUN: %(message)s" if dry_run else "%(message)s"
-    console.setFormatter(ColoredConsoleFormatter(console_format, use_color=_is_terminal(sys.stderr)))
-    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler()
+    if dry_run:
+        console.setFormatter(logging.Formatter(fmt="DRY-RUN: %(message)s"))
+        console.setLevel(logging.DEBUG)
+    else:
+        console.setLevel(logging.INFO)
     console.addFilter(FilterOutCumin())
 
     for handler in (main_file, extended_file, console):
-        _add_handler(root_logger, handler)
+        root_logger.addHandler(handler)
     root_logger.setLevel(logging.DEBUG)
 
     if not dry_run and host and port > 0:
@@ -150,52 +91,52 @@ def setup_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _log_file(path: Path, fmt: str, level: int) -> logging.Handler:
+    handler = RotatingFileHandler(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS)
+    handler.setFormatter(logging.Formatter(fmt=fmt))
+    handler.setLevel(level)
+    return handler
+
+
 def _setup_irc(host: str, port: int, user: str, name: str, *, notify_logger_enabled: bool = False) -> None:
     """Relay the IRC and SAL loggers (and optionally wmflib's prompt notifications) to the tcpircbot at host:port.
 
-    All share one relay: one sender thread keeps the messages in order and the failures are reported once.
+    All share one relay (see :py:mod:`spicerack.irc`): one sender thread keeps the messages in order, never blocks
+    the cookbook, and keeps each message on one line.
     """
-    from wmflib.interactive import notify_logger  # noqa: PLC0415 - only when IRC is configured
-
-    from spicerack.irc import IRCRelayHandler, SALRelayHandler, TcpIrcRelay  # noqa: PLC0415 - same
+    from spicerack.irc import IRCRelayHandler, SALRelayHandler, TcpIrcRelay  # noqa: PLC0415 - only with IRC
 
     relay = TcpIrcRelay(host, port)
-    _add_handler(irc_logger, IRCRelayHandler(relay, user))
-    _add_handler(sal_logger, SALRelayHandler(relay, user))
+    irc_logger.addHandler(IRCRelayHandler(relay, user))
     irc_logger.setLevel(logging.INFO)
+    sal_logger.addHandler(SALRelayHandler(relay, user))
     sal_logger.setLevel(logging.INFO)
     if notify_logger_enabled:
+        notify = __getattr__("notify_logger")
         notify_format = f"{name.replace('%', '%%')} (PID %(process)d) %(message)s"
-        _add_handler(notify_logger, IRCRelayHandler(relay, user, fmt=notify_format))
-        notify_logger.setLevel(logging.INFO)
+        notify.addHandler(IRCRelayHandler(relay, user, fmt=notify_format))
+        notify.setLevel(logging.INFO)
 
 
-def _add_handler(logger: logging.Logger, handler: logging.Handler) -> None:
-    logging.setLogRecordFactory(ReadableLogRecord)
-    logger.addHandler(handler)
-    _installed_handlers.append((logger, handler))
+def log_task_start(*, skip_start_sal: bool, message: str) -> None:
+    """Log the start of a task: ``START - message``, to SAL too unless ``skip_start_sal`` is set.
 
+    Arguments:
+        skip_start_sal: log only to the log files and the console, not to IRC/SAL.
+        message: what is starting.
 
-def remove_handlers() -> None:
-    """Detach and close every handler installed by :py:func:`setup_logging` (e.g. before a new setup)."""
-    while _installed_handlers:
-        logger, handler = _installed_handlers.pop()
-        logger.removeHandler(handler)
-        handler.close()
-
-
-def _is_terminal(stream: object) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-def log_task_start(message: str, *, skip_sal: bool = False) -> None:
-    """Log the start of a run: to SAL, or only to the log files when ``skip_sal`` is set."""
-    logger = root_logger if skip_sal else sal_logger
+    """
+    logger = root_logger if skip_start_sal else sal_logger
     logger.info("START - %s", message)
 
 
-def log_task_end(status: str, message: str, *, start_skipped: bool = False) -> None:
-    """Log the end of a run with its status: ``END (status) - message``, or ``DONE (...)`` if START was skipped."""
-    word = "DONE" if start_skipped else "END"
-    sal_logger.info("%s (%s) - %s", word, status, message)
+def log_task_end(*, skip_start_sal: bool, status: str, message: str) -> None:
+    """Log the end of a task to the logs and SAL: ``END (status) - message`` (``DONE`` when START was skipped).
+
+    Arguments:
+        skip_start_sal: whether the START was kept off SAL, making this the only SAL line of the task.
+        status: the final status of the task (e.g. ``PASS``).
+        message: what ended.
+
+    """
+    sal_logger.info("%s (%s) - %s", "DONE" if skip_start_sal else "END", status, message)

@@ -1,14 +1,13 @@
-"""The items of the cookbook tree: single cookbooks, groups of them, and the interactive menu of a group."""
+"""The items of the cookbook tree: single cookbooks and groups of them, with the interactive menu of a group."""
 
 import argparse
-import inspect
 import logging
 import shlex
 import sys
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from spicerack import _log, cookbook
 from spicerack._signals import termination_raises
@@ -16,34 +15,60 @@ from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
     from spicerack import Spicerack
+    from spicerack._module_api import CookbooksModuleInterface
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
-HELP_MESSAGE = """Cookbooks interactive menu
+COOKBOOKS_PREFIX = "cookbooks"
+"""Prefix of the keys of the locks taken by cookbook runs (see :py:mod:`spicerack.locking`)."""
 
-Each line shows an item as [STATUS] NAME: TITLE, followed by the commands of the menu.
-Type a NAME and press Enter to select it. Arguments may follow the name, quoted as in a shell
-(e.g. `reboot --hosts 'db[1-3]'`).
+# The text printed by the menu's help command is part of what operators see: it is kept as the reference prints it.
+HELP_MESSAGE = """Cookbooks interactive menu help
 
-Cookbooks: their status is one of {statuses}. Selecting one runs it, then the menu is shown
-  again with its new status. Statuses are kept until the program exits.
-Groups: their status is [done/total], the cookbooks run in this session over all the cookbooks of the
-  group and of its sub-groups, or [DONE] once all of them have run. Selecting one opens its menu.
+Available cookbooks and cookbook groups are shown in the menu with the format:
+  [STATUS] NAME: DESCRIPTION
+Additional control commands are also shown.
+To select an item just input its name and press Enter.
 
-Arguments: a menu's arguments (args=[...] in its header, from the command line or the parent menu) are
-  given to every cookbook or group selected without arguments. Arguments typed after a name replace
-  them for that selection only: for a cookbook, for that run; for a group, they become the arguments
-  of its menu, passed on to its cookbooks and sub-groups.
+Group of cookbooks:
+  They have a status that represent the number of the executed cookbooks over
+  the total number of cookbooks in that group and its child groups
+  (i.e. [2/11]) or the status 'DONE' in case all cookbooks in that group were
+  executed during the current session.
+  When selected the child cookbooks group is shown.
 
-Commands:
-  {back}  back to the parent menu (inside a group only)
-  {quit}  quit (at the top menu only)
-  {help}  print this help
+Single cookbooks:
+  Their status has one of the following values:
+  {statuses}
+  When selected the cookbook is executed and then the current menu is shown
+  again after its execution, with the status updated based on the result of the
+  execution.
 
-Ctrl+C while a cookbook runs interrupts it: it is marked ERROR and the menu is shown again.
-Ctrl+C or Ctrl+D at the prompt is the same as {back} (or {quit} at the top menu). The program ends when its
-input is closed, or at once when its output is not a terminal."""
+Control commands:
+  b: shown when inside a child group of cookbooks to go back one level to the
+     parent menu.
+  q: shown when at the top level of the current session menu to exit the
+     program.
+  h: always shown, print this help message.
+
+  Note: 'q' and 'b' are mutually exclusive, only one of them is shown.
+
+CLI arguments:
+  It's possible to pass CLI arguments to cookbooks and group of cookbooks
+  when selecting them (e.g. cookbook_name -a param value1 value2).
+  Passing arguments to cookbook groups propagate them also to their cookbooks
+  and child cookbook groups.
+  Passing arguments override any other argument that might have been passed
+  to the cookbook executable or to any of the parent groups when selected.
+
+Interrupting execution:
+  Pressing Ctrl+c/d while executing a cookbook interrupts it and show the
+  current menu, marking the cookbook status as ERROR.
+  Pressing Ctrl+c/d while in a menu is equivalent to select 'b' or 'q'.
+"""
+"""The help of the interactive menu, with a ``{statuses}`` placeholder for the cookbook statuses."""
+
+_EXECUTING = "raised while executing cookbook"
 
 
 class MenuError(SpicerackError):
@@ -53,151 +78,147 @@ class MenuError(SpicerackError):
 class BaseItem:
     """An item of the cookbook tree: a cookbook or a group."""
 
-    fallback_title = "-"
+    fallback_title: str = "-"
+    """The title shown when the item has none."""
 
-    def __init__(self, name: str, path: str, args: list[str], spicerack: "Spicerack") -> None:
-        """Set up an item named ``name`` in the group at dotted ``path`` (empty for the top level)."""
-        self.name = name
-        self.path = path
+    def __init__(self, args: Sequence[str], spicerack: "Spicerack") -> None:
+        """Set up an item; subclasses fill its name, path and full name.
+
+        Arguments:
+            args: the command line arguments to pass to the item when run.
+            spicerack: the accessor given to the cookbooks.
+
+        """
         self.args = args
         self.spicerack = spicerack
+        self.name = ""
+        self.path = ""
+        """The dotted path of the item's group, empty at the top level."""
+        self.full_name = ""
+        """The dotted name of the item, without the ``cookbooks.`` prefix."""
+        self.items: dict[str, BaseItem] = {}
+        self._status = ""
+
+    def run(self) -> int:
+        """Run the item and return its exit code."""
+        raise NotImplementedError
 
     @property
-    def full_name(self) -> str:
-        """The dotted name of the item in the tree, without the ``cookbooks.`` prefix."""
-        return f"{self.path}.{self.name}" if self.path else self.name
+    def status(self) -> str:
+        """The status of the item in this session, as the menu shows it."""
+        return self._status
 
     @property
     def title(self) -> str:
         """The one-line title of the item."""
-        return self.fallback_title
+        raise NotImplementedError
 
     @property
-    def status(self) -> str:
-        """The status of the item in this session, as shown in the menu."""
-        raise NotImplementedError
+    def verbose_title(self) -> str:
+        """The title, or the item's name when it has no title."""
+        title = self.title
+        return self.name if title == self.fallback_title else title
 
-    def run(self) -> int:
-        """Run the item and return the exit code."""
-        raise NotImplementedError
+    @staticmethod
+    def _get_line_prefix(level: int, cont_levels: list[bool], is_final: bool) -> str:
+        """The tree drawing before an item's line: one column per parent level, then the branch."""
+        branch = "`-- " if is_final else "|-- "
+        if level == 0:
+            return branch
+        return "".join("|   " if cont else "    " for cont in cont_levels) + branch
 
 
 class CookbookItem(BaseItem):
     """A single cookbook, ready to run with its arguments."""
 
-    statuses = ("NOTRUN", "PASS", "FAIL", "ERROR")
+    fallback_title: str = "UNKNOWN (unable to detect title)"
+    statuses: tuple[str, str, str, str] = ("NOTRUN", "PASS", "FAIL", "ERROR")
     not_run, success, failed, error = statuses
 
-    def __init__(self, class_obj: type[cookbook.CookbookBase], args: list[str], spicerack: "Spicerack") -> None:
-        """Instantiate the cookbook class (with the accessor) for listing or running it."""
+    def __init__(self, class_obj: type[cookbook.CookbookBase], args: Sequence[str], spicerack: "Spicerack") -> None:
+        """Instantiate the cookbook class with the accessor.
+
+        Arguments:
+            class_obj: the cookbook class, with ``spicerack_path`` and ``spicerack_name`` set by the collection.
+            args: the command line arguments of the cookbook.
+            spicerack: the accessor given to the cookbook.
+
+        Raises:
+            spicerack._menu.MenuError: if the class does not derive from CookbookBase.
+
+        """
+        super().__init__(args, spicerack)
         if not (isinstance(class_obj, type) and issubclass(class_obj, cookbook.CookbookBase)):
-            raise MenuError(f"{class_obj!r} is not a subclass of CookbookBase")
-        super().__init__(class_obj.spicerack_name, class_obj.spicerack_path, args, spicerack)
-        self.instance = class_obj(spicerack)
+            raise MenuError(f"Class {class_obj} is not a subclass of CookbookBase")
         self._status = self.not_run
+        self.name = class_obj.spicerack_name
+        self.path = class_obj.spicerack_path
+        self.full_name = f"{self.path}.{self.name}" if self.path else self.name
+        self.instance = class_obj(spicerack)
 
     @property
     def title(self) -> str:
         """The cookbook's title."""
-        try:
-            return str(self.instance.title)
-        except Exception:
-            return self.fallback_title
+        return self.instance.title
 
     @property
     def owner_team(self) -> str:
         """The team owning the cookbook."""
-        return str(self.instance.owner_team)
-
-    @property
-    def description(self) -> str:
-        """The cookbook's description: its docstring without the title line."""
-        lines = inspect.cleandoc(type(self.instance).__doc__ or "").splitlines()[1:]
-        return "\n".join(lines).strip()
-
-    @property
-    def status(self) -> str:
-        """NOTRUN, PASS, FAIL or ERROR."""
-        return self._status
+        return self.instance.owner_team
 
     def run(self) -> int:
-        """Run the cookbook through its whole lifecycle and return the exit code (see the reserved codes).
+        """Run the cookbook through its whole lifecycle and return its exit code (see the reserved codes).
 
-        SIGTERM and SIGHUP interrupt it as Ctrl+C does, so that its rollback runs, its lock is released and its
-        end is logged.
+        SIGTERM and SIGHUP interrupt a running cookbook as Ctrl+C does, so that its rollback runs, its lock is
+        released and its end is logged.
         """
-        try:
-            with termination_raises():
-                return self._run()
-        except KeyboardInterrupt as e:
-            logger.error("%s, cookbook %s interrupted", _interruption(e), self.full_name)
-            self._status = self.error
-            return cookbook.INTERRUPTED_RETCODE
+        with termination_raises():
+            return self._run_lifecycle()
 
-    def _run(self) -> int:
-        parsed = self._parse_args()
-        if isinstance(parsed, int):
-            return parsed
-        runner = self._get_runner(parsed)
-        if isinstance(runner, int):
-            return runner
+    def _run_lifecycle(self) -> int:
+        code, args = self._parse_args()
+        if code >= 0:
+            return code
+
         try:
-            lock_args = runner.lock_args
-            description = str(runner.runtime_description)
-        except Exception as e:
-            self._log_exception(e, "initializing")
-            self._status = self.error
+            runner = self.instance.get_runner(args)
+        except cookbook.CookbookInitSuccess as e:
+            if str(e):
+                logger.info(e)
+            return 0
+        except BaseException:
+            logger.exception("Exception raised while initializing the Cookbook %s:", self.full_name)
             return cookbook.CLASS_FAIL_INIT_RETCODE
+
+        try:
+            description = runner.runtime_description
+        except BaseException:
+            logger.exception("Failed to get runtime_description from Cookbook %s:", self.full_name)
+            description = ""
+
+        lock_args = runner.lock_args
+        skip_start_sal = runner.skip_start_sal
         lock_error = _lock_error_class()
         try:
             with self._lock(lock_args):
-                return self._execute(runner, description)
+                start = datetime.now(UTC)
+                _log.log_task_start(
+                    skip_start_sal=skip_start_sal, message=f"Cookbook {self.full_name} {description}".strip()
+                )
+                code = self._run(runner)
         except lock_error as e:
             logger.error("Unable to run cookbook %s: %s", self.full_name, e)
             self._status = self.error
             return cookbook.LOCK_TIMEOUT_RETCODE
 
-    def _parse_args(self) -> argparse.Namespace | int:
-        try:
-            parser = self.instance.argument_parser()
-        except SystemExit as e:
-            return self._system_exit_code(e, "getting the argument parser of", cookbook.GET_ARGS_PARSER_FAIL_RETCODE)
-        except Exception as e:
-            self._log_exception(e, "getting the argument parser of")
-            return cookbook.GET_ARGS_PARSER_FAIL_RETCODE
-        try:
-            return parser.parse_args(self.args)
-        except SystemExit as e:  # --help (0) or an argparse error (2)
-            return self._system_exit_code(e, "parsing the arguments of", cookbook.PARSE_ARGS_FAIL_RETCODE)
-        except Exception as e:
-            self._log_exception(e, "parsing the arguments of")
-            return cookbook.PARSE_ARGS_FAIL_RETCODE
-
-    def _system_exit_code(self, exit_: SystemExit, doing: str, fallback: int) -> int:
-        if exit_.code is None:
-            return 0
-        if isinstance(exit_.code, int):
-            return exit_.code
-        logger.error("SystemExit(%r) raised while %s cookbook %s", exit_.code, doing, self.full_name)
-        return fallback
-
-    def _get_runner(self, args: argparse.Namespace) -> cookbook.CookbookRunnerBase | int:
-        try:
-            return self.instance.get_runner(args)
-        except cookbook.CookbookInitSuccess as e:
-            if str(e):
-                logger.info("%s", e)
-            self._status = self.success
-            return 0
-        except SystemExit as e:
-            if e.code in (0, None):
-                self._status = self.success
-                return 0
-            logger.error("SystemExit(%r) raised while initializing cookbook %s", e.code, self.full_name)
-        except Exception as e:
-            self._log_exception(e, "initializing")
-        self._status = self.error
-        return cookbook.CLASS_FAIL_INIT_RETCODE
+        duration = (datetime.now(UTC) - start).total_seconds()
+        logger.debug("__COOKBOOK_STATS__:name=%s,exit_code=%d,duration=%.3f", self.full_name, code, duration)
+        _log.log_task_end(
+            skip_start_sal=skip_start_sal,
+            status=self.status,
+            message=f"Cookbook {self.full_name} (exit_code={code}) {description}".strip(),
+        )
+        return code
 
     def _lock(self, lock_args: cookbook.LockArgs) -> AbstractContextManager[Any]:
         cookbook_lock: Callable[[str, cookbook.LockArgs], AbstractContextManager[Any]] | None = getattr(
@@ -207,277 +228,268 @@ class CookbookItem(BaseItem):
             return nullcontext()
         return cookbook_lock(self.full_name, lock_args)
 
-    def _execute(self, runner: cookbook.CookbookRunnerBase, description: str) -> int:
-        message = f"Cookbook {self.full_name} {description}".strip()
-        skip_start = bool(getattr(runner, "skip_start_sal", False))
-        _log.log_task_start(message, skip_sal=skip_start)
-        exit_code = self._call_run(runner)
-        if exit_code != 0:
-            exit_code = self._call_rollback(runner, exit_code)
-        end_message = f"Cookbook {self.full_name} (exit_code={exit_code}) {description}".strip()
-        _log.log_task_end(self._status, end_message, start_skipped=skip_start)
-        return exit_code
-
-    def _call_run(self, runner: cookbook.CookbookRunnerBase) -> int:
+    def _run(self, runner: cookbook.CookbookRunnerBase) -> int:
+        """Call the runner's ``run()`` (and ``rollback()`` on failure); set the status and return the exit code."""
         try:
             result = runner.run()
         except KeyboardInterrupt as e:
-            logger.error("%s, cookbook %s interrupted", _interruption(e), self.full_name)
+            logger.error(_interruption(e))
             self._status = self.error
-            return cookbook.INTERRUPTED_RETCODE
+            code = cookbook.INTERRUPTED_RETCODE
         except SystemExit as e:
-            return self._run_system_exit(e)
-        except Exception as e:
-            self._log_exception(e, "executing")
+            code = self._system_exit_code(e)
+        except BaseException:
+            logger.exception("Exception %s %s:", _EXECUTING, self.full_name)
             self._status = self.failed
+            code = cookbook.EXCEPTION_RETCODE
+        else:
+            code = 0 if result is None else result
+            self._status = self.success if code == 0 else self.failed
+
+        if code != 0:
+            try:
+                runner.rollback()
+            except BaseException:
+                logger.exception("Exception %s %s rollback() (exit_code=%d):", _EXECUTING, self.full_name, code)
+                code = cookbook.ROLLBACK_FAIL_RETCODE
+        return code
+
+    def _system_exit_code(self, exit_: SystemExit) -> int:
+        if not isinstance(exit_.code, int):
+            logger.exception("SystemExit('%s') %s %s:", exit_.code, _EXECUTING, self.full_name)
+            self._status = self.error
             return cookbook.EXCEPTION_RETCODE
-        exit_code = 0 if result is None else result
-        if not isinstance(exit_code, int):
-            logger.error("Cookbook %s returned %r instead of an integer exit code", self.full_name, exit_code)
-            exit_code = cookbook.EXCEPTION_RETCODE
-        self._status = self.success if exit_code == 0 else self.failed
-        return exit_code
-
-    def _run_system_exit(self, exit_: SystemExit) -> int:
-        if exit_.code is None or exit_.code == 0:
-            logger.info("SystemExit(0) raised while executing cookbook %s, assuming success", self.full_name)
+        if exit_.code == 0:
+            logger.info("SystemExit(0) %s %s, assuming success:", _EXECUTING, self.full_name)
             self._status = self.success
-            return 0
-        self._status = self.error
-        if isinstance(exit_.code, int):
-            logger.error("SystemExit(%d) raised while executing cookbook %s", exit_.code, self.full_name)
-            return exit_.code
-        logger.error("SystemExit(%r) raised while executing cookbook %s", exit_.code, self.full_name)
-        return cookbook.EXCEPTION_RETCODE
+        else:
+            logger.exception("SystemExit(%d) %s %s:", exit_.code, _EXECUTING, self.full_name)
+            self._status = self.error
+        return exit_.code
 
-    def _call_rollback(self, runner: cookbook.CookbookRunnerBase, exit_code: int) -> int:
+    def _parse_args(self) -> tuple[int, argparse.Namespace]:
+        """Parse the cookbook's arguments: ``(-1, args)`` to go on, else the exit code (``--help``, bad args)."""
+        code, parser = self._safe_call(
+            self.instance.argument_parser,
+            (),
+            "raised while getting argument parser for cookbook",
+            cookbook.GET_ARGS_PARSER_FAIL_RETCODE,
+        )
+        if code >= 0 or parser is None:
+            return code, argparse.Namespace()
+
+        parser.prog = f"cookbook [GLOBAL_ARGS] {self.full_name}"
+        parser.epilog = f"Cookbook owner team: {self.owner_team}"
+        code, args = self._safe_call(
+            parser.parse_args,
+            (self.args,),
+            "raised while parsing arguments for cookbook",
+            cookbook.PARSE_ARGS_FAIL_RETCODE,
+        )
+        return code, args if args is not None else argparse.Namespace()
+
+    def _safe_call(self, func: Callable[..., Any], args: Sequence[Any], message: str, err_code: int) -> tuple[int, Any]:
+        """Call ``func``; return ``(-1, result)``, or the exit code it asked for, or ``err_code`` if it raised."""
         try:
-            runner.rollback()
-        except KeyboardInterrupt as e:
-            logger.error("%s during the rollback of cookbook %s", _interruption(e), self.full_name)
-            self._status = self.error
-            return cookbook.ROLLBACK_FAIL_RETCODE
-        except Exception as e:
-            self._log_exception(e, f"executing the rollback (after exit_code={exit_code}) of")
-            self._status = self.error
-            return cookbook.ROLLBACK_FAIL_RETCODE
-        return exit_code
-
-    def _log_exception(self, error: BaseException, doing: str) -> None:
-        """Log a cookbook's exception as one line, with the traceback in the DEBUG (extended) log."""
-        logger.error("Exception raised while %s cookbook %s: %s", doing, self.full_name, _describe(error))
-        logger.debug("Traceback:\n%s", "".join(traceback.format_exception(error)).rstrip())
+            return -1, func(*args)
+        except SystemExit as e:
+            if isinstance(e.code, int):
+                return e.code, None
+            logger.exception("SystemExit('%s') %s %s:", e.code, message, self.full_name)
+        except BaseException:
+            logger.exception("Exception %s %s:", message, self.full_name)
+        return err_code, None
 
 
 class TreeItem(BaseItem):
-    """A group of cookbooks (a directory of the tree), and its interactive menu."""
+    """A group of cookbooks (a package of the tree), and its interactive menu."""
 
-    back_answer = "b"
-    help_answer = "h"
-    quit_answer = "q"
-    help_message = HELP_MESSAGE.format(
-        statuses=", ".join(CookbookItem.statuses), back=back_answer, quit=quit_answer, help=help_answer
-    )
+    back_answer: str = "b"
+    """Menu answer to go back to the parent menu."""
+    help_answer: str = "h"
+    """Menu answer to print the help."""
+    quit_answer: str = "q"
+    """Menu answer to quit, at the top menu."""
+    help_message: str = HELP_MESSAGE.format(statuses=CookbookItem.statuses)
+    """The menu's help."""
 
     def __init__(
-        self,
-        name: str,
-        path: str,
-        args: list[str],
-        spicerack: "Spicerack",
-        *,
-        title: str = "",
-        owner_team: str = "",
+        self, module: "CookbooksModuleInterface", args: Sequence[str], spicerack: "Spicerack", menu_title: str
     ) -> None:
-        """Set up an empty group; ``title`` and ``owner_team`` come from the package's ``__init__.py``."""
-        super().__init__(name, path, args, spicerack)
-        self.items: dict[str, BaseItem] = {}
+        """Set up an empty group for a package of the tree.
+
+        Arguments:
+            module: the package (``cookbooks`` or one below it).
+            args: the command line arguments to pass to the menu's items.
+            spicerack: the accessor given to the cookbooks.
+            menu_title: the first line of the tree printed by :py:meth:`get_tree`.
+
+        """
+        super().__init__(args, spicerack)
+        self.module = module
         self.parent: TreeItem | None = None
-        self._parent_menu: TreeItem | None = None  # the menu this one was opened from in this session
-        self._title = title
-        self.owner_team = owner_team
-
-    @property
-    def title(self) -> str:
-        """The group's ``__title__``, or ``-``."""
-        return self._title or self.fallback_title
-
-    @property
-    def verbose_title(self) -> str:
-        """The title, or the name when there is no title."""
-        return self._title or self.full_name or "cookbooks"
+        self.menu_title = menu_title
+        self.full_name = module.__name__.split(".", 1)[1] if "." in module.__name__ else module.__name__
+        if "." in self.full_name:
+            self.path, self.name = self.full_name.rsplit(".", 1)
+        else:
+            self.name = self.full_name
 
     @property
     def status(self) -> str:
         """``done/total`` over all the cookbooks below, or ``DONE`` when all have run."""
-        done, total = self.calculate_status()
-        return "DONE" if done == total else f"{done}/{total}"
+        completed, total = self.calculate_status()
+        return "DONE" if completed == total else f"{completed}/{total}"
 
-    def calculate_status(self) -> tuple[int, int]:
-        """Count the cookbooks below this group that have run in this session, and all of them."""
-        done = total = 0
-        for item in self.items.values():
-            if isinstance(item, TreeItem):
-                sub_done, sub_total = item.calculate_status()
-                done += sub_done
-                total += sub_total
-            elif isinstance(item, CookbookItem):
-                total += 1
-                done += item.status != CookbookItem.not_run
-        return done, total
+    @property
+    def title(self) -> str:
+        """The package's title (``__title__`` or the first line of its docstring), or ``-``."""
+        return get_module_title(self.module) or self.fallback_title
 
-    def append(self, item: BaseItem) -> None:
-        """Add an item to the group."""
-        if isinstance(item, TreeItem):
+    @property
+    def owner_team(self) -> str:
+        """The package's ``__owner_team__``, or the default owner."""
+        return str(getattr(self.module, "__owner_team__", cookbook.CookbookBase.owner_team))
+
+    def append(self, item: BaseItem, add_parent: bool = True) -> None:
+        """Add an item to the group.
+
+        Arguments:
+            item: the cookbook or group to add.
+            add_parent: make this group the parent of an added group (its menu then offers to go back here).
+
+        """
+        if add_parent and isinstance(item, TreeItem):
             item.parent = self
         self.items[item.name] = item
 
-    def walk(self) -> Iterator[BaseItem]:
-        """Yield every item below this group, depth first, in the tree's order."""
-        for item in self.sorted_items():
-            yield item
+    def calculate_status(self) -> tuple[int, int]:
+        """Count the cookbooks below this group that ran in this session, and all of them."""
+        completed = total = 0
+        for item in self.items.values():
             if isinstance(item, TreeItem):
-                yield from item.walk()
+                sub_completed, sub_total = item.calculate_status()
+                completed += sub_completed
+                total += sub_total
+            elif isinstance(item, CookbookItem):
+                total += 1
+                completed += item.status != CookbookItem.not_run
+            else:
+                raise MenuError(f"Unknown item of type {type(item)}")
+        return completed, total
 
-    def sorted_items(self) -> list[BaseItem]:
-        """The items of the group sorted by name, empty groups left out."""
-        return [
-            self.items[name]
-            for name in sorted(self.items)
-            if not (isinstance(self.items[name], TreeItem) and not self.items[name].items)  # type: ignore[attr-defined]
-        ]
-
-    def get_tree(self, verbose: bool = False) -> str:
-        """Return the tree of the group as text, one line per item, as printed by ``cookbook -l``."""
-        lines = self._tree_lines(verbose, [])
+    def get_tree(self) -> str:
+        """The tree of the group as printed by ``cookbook -l`` (with titles when the accessor is verbose)."""
+        lines = self.get_menu_tree(0, [])
         if not lines:
             return ""
-        return "cookbooks\n" + "\n".join(lines) + "\n"
+        return self.menu_title + "\n" + "\n".join(lines) + "\n"
 
-    def _tree_lines(self, verbose: bool, continuations: list[bool]) -> list[str]:
+    def get_menu_tree(self, level: int, cont_levels: list[bool]) -> list[str]:
+        """The lines of the tree below this group.
+
+        Arguments:
+            level: the depth of this group's items in the tree.
+            cont_levels: for each parent level, whether its branch continues below (drawn with ``|``).
+
+        """
         lines: list[str] = []
-        items = self.sorted_items()
-        for index, item in enumerate(items):
-            is_last = index == len(items) - 1
-            indent = "".join("|   " if cont else "    " for cont in continuations)
-            line = f"{indent}{'`-- ' if is_last else '|-- '}{item.full_name}: {item.title}"
-            if verbose:
-                owner = item.owner_team if isinstance(item, CookbookItem | TreeItem) else ""
-                if owner:
-                    line += f" (owner: {owner})"
-            lines.append(line)
-            child_indent = indent + ("    " if is_last else "|   ")
-            if verbose and isinstance(item, CookbookItem) and item.description:
-                lines.extend(f"{child_indent}    {text}".rstrip() for text in item.description.splitlines())
-            if isinstance(item, TreeItem):
-                lines.extend(item._tree_lines(verbose, [*continuations, not is_last]))
+        keys = sorted(self.items, key=lambda key: self.items[key].full_name)
+        for index, key in enumerate(keys):
+            item = self.items[key]
+            is_final = index == len(keys) - 1
+            if isinstance(item, CookbookItem):
+                owner = f" [{item.owner_team}]"
+            elif item.items:
+                owner = ""
+            else:
+                continue  # groups without cookbooks are not listed
+            text = f"{item.full_name}: {item.title}{owner}" if self.spicerack.verbose else f"{item.full_name}{owner}"
+            lines.append(self._get_line_prefix(level, cont_levels, is_final) + text)
+            if item.items:
+                lines += cast(TreeItem, item).get_menu_tree(level + 1, [*cont_levels, not is_final])
         return lines
 
     def run(self) -> int:
-        """Show the menu of the group as the top menu of the session until the operator quits; return 0."""
-        self._parent_menu = None
-        self._menu_loop()
+        """Show the menu and run what the operator selects, until they leave; always 0."""
+        try:
+            while True:
+                self.run_once()
+        except StopIteration:
+            pass
         return 0
 
-    @property
-    def is_top_menu(self) -> bool:
-        """Whether this menu is the top of the session (``q`` quits) rather than a sub-menu (``b`` goes back)."""
-        return self._parent_menu is None
-
     def show(self) -> None:
-        """Print the items of the group with their status, then the commands."""
-        for item in self.sorted_items():
-            print(f"[{item.status}] {item.name}: {item.title}")
-        if self.is_top_menu:
+        """Print the menu's items and commands."""
+        for name in sorted(self.items):
+            item = self.items[name]
+            print(f"[{item.status}] {name}: {item.title}")
+        if self.parent is None:
             print(f"{self.quit_answer} - Quit")
         else:
             print(f"{self.back_answer} - Back to parent menu")
         print(f"{self.help_answer} - Help")
 
-    def run_once(self) -> bool:
-        """Show the menu, read one answer and act on it; return False when the menu must be left."""
+    def run_once(self) -> None:
+        """Show the menu once and handle one answer.
+
+        Raises:
+            StopIteration: when the menu must be left.
+
+        """
         print(f"#--- {self.verbose_title} args={self.args} ---#")
         self.show()
         if not sys.stdout.isatty():
             print("Not a tty, exiting.")
-            return False
-        answer = self._read_answer()
-        if answer is None:
-            return False
-        return self._handle_answer(answer)
+            raise StopIteration
 
-    def _menu_loop(self) -> None:
-        while True:
-            try:
-                if not self.run_once():
-                    return
-            except KeyboardInterrupt:  # pressed while the menu was printed rather than at the prompt
-                self._print_leaving()
-                return
-
-    def _read_answer(self) -> str | None:
-        """Read one line from the operator; None when the menu must be left (Ctrl+C, Ctrl+D, end of input)."""
-        flush_console()
         try:
             answer = input(">>> ")
-        except (EOFError, KeyboardInterrupt):
-            self._print_leaving()
-            return None
-        if not sys.stdin.isatty():  # echo answers that come from a pipe or a file, as a terminal would
-            print(answer)
-        return answer.strip()
+        except (EOFError, KeyboardInterrupt) as e:
+            print("QUIT")
+            raise StopIteration from e
 
-    def _print_leaving(self) -> None:
-        print()
-        print("QUIT" if self.is_top_menu else "BACK")
-
-    def _handle_answer(self, answer: str) -> bool:
-        leave, wrong_leave = (
-            (self.quit_answer, self.back_answer) if self.is_top_menu else (self.back_answer, self.quit_answer)
-        )
-        if answer == leave:
-            return False
+        if not answer:
+            return
         if answer == self.help_answer:
             print(self.help_message)
-        elif not answer:
-            _print_invalid(f"empty input, type the name of an item, or {self.help_answer} for help")
-        elif answer == wrong_leave:
-            where = "this is the top menu" if self.is_top_menu else "this is a sub-menu"
-            _print_invalid(f"{where}, type {leave} to {'quit' if self.is_top_menu else 'go back'}")
-        else:
-            self._select(answer)
-        return True
+            return
+        if answer == (self.quit_answer if self.parent is None else self.back_answer):
+            raise StopIteration
 
-    def _select(self, answer: str) -> None:
         try:
             name, *args = shlex.split(answer)
-        except ValueError as e:
-            _print_invalid(f"unable to split {answer!r} into a name and arguments: {e}")
+        except ValueError:  # e.g. an unbalanced quote
+            name, args = "", []
+        if name not in self.items:
+            print("==> Invalid input <==")
             return
-        item = self.items.get(name)
-        if item is None or item not in self.sorted_items():
-            _print_invalid(f"no item named {name!r}, type {self.help_answer} for help")
-            return
-        item.args = args or list(self.args)
-        if isinstance(item, TreeItem):
-            item._parent_menu = self
-            item._menu_loop()
-            return
-        self._run_cookbook(item)
 
-    def _run_cookbook(self, item: BaseItem) -> None:
-        flush_console()
-        try:
-            item.run()
-        except KeyboardInterrupt:  # the cookbook handles Ctrl+C itself: this one came just before or after it
-            logger.error("Ctrl+c pressed while running cookbook %s", item.full_name)
-        except Exception as e:  # the menu must survive whatever a cookbook run leaks
-            logger.error("Unexpected error while running cookbook %s: %s", item.full_name, _describe(e))
-            logger.debug("Traceback:\n%s", "".join(traceback.format_exception(e)).rstrip())
+        item = self.items[name]
+        item.args = self._get_item_args(item, args)
+        item.run()
+
+    def _get_item_args(self, item: BaseItem, args: Sequence[str]) -> Sequence[str]:
+        """The arguments typed after the name, else this menu's arguments, else the item's own."""
+        if args:
+            return args
+        if self.args:
+            return self.args
+        return item.args
 
 
-def _print_invalid(reason: str) -> None:
-    print(f"==> Invalid input: {reason} <==")
+def get_module_title(module: "CookbooksModuleInterface") -> str:
+    """The title of a cookbook module or package: its ``__title__``, else its docstring, first line only.
+
+    Returns:
+        the title, or an empty string when the module has neither.
+
+    """
+    raw_title = getattr(module, "__title__", module.__doc__)
+    if raw_title and isinstance(raw_title, str):
+        return raw_title.splitlines()[0]
+    logger.debug("Unable to detect title for module %s. Both __title__ and __doc__ are missing/empty", module.__name__)
+    return ""
 
 
 def _lock_error_class() -> type[Exception]:
@@ -487,16 +499,5 @@ def _lock_error_class() -> type[Exception]:
 
 
 def _interruption(error: KeyboardInterrupt) -> str:
-    """Say what interrupted a run: Ctrl+c, or the signal named by a subclass (e.g. SIGTERM while holding a lock)."""
+    """Say what interrupted a run: Ctrl+c, or the signal named by a subclass (SIGTERM, SIGHUP)."""
     return str(error) if type(error) is not KeyboardInterrupt and str(error) else "Ctrl+c pressed"
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error).strip().replace("\n", " ")
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def flush_console() -> None:
-    """Flush stdout and stderr (used before prompts so the menu and the logs don't interleave)."""
-    sys.stdout.flush()
-    sys.stderr.flush()

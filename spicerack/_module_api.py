@@ -1,79 +1,66 @@
-"""Support for module-API cookbooks: a module with ``__title__``, ``argument_parser()`` and ``run()``."""
+"""Support for module-API cookbooks: modules with ``__title__``, ``__owner_team__``, ``argument_parser()``, ``run()``.
+
+The framework turns such a module into a class-API cookbook (see ``spicerack._cookbook``), whose runner derives from
+:py:class:`CookbookModuleRunnerBase`.
+"""
 
 import argparse
-from collections.abc import Callable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from spicerack.cookbook import ArgparseFormatter, CookbookBase, CookbookRunnerBase
+from spicerack.cookbook import CookbookRunnerBase
 
 if TYPE_CHECKING:
     from spicerack import Spicerack
 
-RunFunction = Callable[[argparse.Namespace, "Spicerack"], int | None]
-
 
 class CookbookModuleRunnerBase(CookbookRunnerBase):
-    """Runner of a module-API cookbook: calls the module's ``run(args, spicerack)``."""
-
-    _run: RunFunction
+    """Runner of a module-API cookbook: ``run()`` calls the module's ``run(args, spicerack)`` function."""
 
     def __init__(self, args: argparse.Namespace, spicerack: "Spicerack") -> None:
-        """Keep the parsed arguments and the accessor for ``run()``."""
-        self._args = args
-        self._spicerack = spicerack
+        """Keep the parsed arguments and the accessor for the module's ``run()``.
+
+        Arguments:
+            args: the arguments parsed with the module's parser.
+            spicerack: the accessor given to the module's ``run()``.
+
+        """
+        self.args = args
+        self.spicerack = spicerack
 
     def run(self) -> int | None:
-        """Call the module's ``run()`` function."""
-        return type(self)._run(self._args, self._spicerack)
+        """Call the module's ``run()`` function with the parsed arguments and the accessor."""
+        return self._run(self.args, self.spicerack)
+
+    @staticmethod
+    def _run(args: argparse.Namespace, spicerack: "Spicerack") -> int | None:
+        """Replaced, in each generated subclass, by the module's ``run()`` function."""
+        raise NotImplementedError
 
 
-def module_title(module: ModuleType, fallback: str) -> str:
-    """Return the first line of a module's ``__title__``, or ``fallback`` when it has none."""
-    title = getattr(module, "__title__", None)
-    if not isinstance(title, str) or not title.strip():
-        return fallback
-    return title.strip().splitlines()[0]
+class CookbooksModuleInterface:
+    """The attributes of a module-API cookbook module (or of a cookbooks package), for type annotations only."""
 
+    __name__ = ""
+    """The module's dotted name."""
 
-def module_to_cookbook_class(module: ModuleType, fallback_title: str) -> type[CookbookBase]:
-    """Build the class-API equivalent of a module-API cookbook module.
+    __title__: str = ""
+    """The one-line title; the first line of the module's docstring when missing."""
 
-    Raises:
-        AttributeError: if the module has no ``run()`` function.
+    __owner_team__: str = "unowned"
+    """The team owning the cookbook (or, for a package, the cookbooks below it that don't name their own)."""
 
-    """
-    run = getattr(module, "run", None)
-    if not callable(run):
-        raise AttributeError(f"module {module.__name__} has no run() function and no CookbookBase class")
-    group_module, name = module.__name__.rsplit(".", 1)
-    runner_attributes: dict[str, Any] = {
-        "_run": staticmethod(run),
-        "__module__": group_module,
-        "max_concurrency": getattr(module, "MAX_CONCURRENCY", CookbookRunnerBase.max_concurrency),
-        "lock_ttl": getattr(module, "LOCK_TTL", CookbookRunnerBase.lock_ttl),
-    }
-    runner_class = type(f"{name}Runner", (CookbookModuleRunnerBase,), runner_attributes)
-    parser_function = getattr(module, "argument_parser", None)
+    MAX_CONCURRENCY: int = CookbookModuleRunnerBase.max_concurrency
+    """How many runs of the cookbook may hold its lock at the same time."""
 
-    def argument_parser(self: CookbookBase) -> argparse.ArgumentParser:
-        if callable(parser_function):
-            parser: argparse.ArgumentParser = parser_function()
-            return parser
-        return argparse.ArgumentParser(description=module.__doc__, formatter_class=ArgparseFormatter)
+    LOCK_TTL: int = CookbookModuleRunnerBase.lock_ttl
+    """Seconds after which the lock slot of a vanished run expires."""
 
-    def get_runner(self: CookbookBase, args: argparse.Namespace) -> CookbookRunnerBase:
-        runner: CookbookRunnerBase = runner_class(args, self.spicerack)
-        return runner
+    @staticmethod
+    def argument_parser() -> argparse.ArgumentParser:
+        """Optional: the parser of the cookbook's arguments; a cookbook without it accepts none."""
+        raise NotImplementedError
 
-    attributes: dict[str, Any] = {
-        "__module__": module.__name__,
-        "__doc__": module.__doc__,
-        "title": module_title(module, fallback_title),
-        "argument_parser": argument_parser,
-        "get_runner": get_runner,
-        "spicerack_module": module,
-    }
-    if hasattr(module, "__owner_team__"):
-        attributes["owner_team"] = module.__owner_team__
-    return type(name, (CookbookBase,), attributes)
+    @staticmethod
+    def run(args: argparse.Namespace, spicerack: "Spicerack") -> int | None:
+        """Required: execute the cookbook and return its exit code (:py:data:`None` means 0)."""
+        raise NotImplementedError

@@ -28,7 +28,7 @@ NOT_FOUND_RETCODE = 98
 EXCEPTION_RETCODE = 99
 """int: Reserved exit code: the cookbook raised an exception while running."""
 
-_TASK_ID_PATTERN = re.compile(r"^T\d{1,9}$")
+_TASK_ID_PATTERN = r"T\d{1,6}"
 
 
 class CookbookInitSuccess(SpicerackError):
@@ -56,10 +56,29 @@ class ArgparseFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDesc
     """Help formatter for cookbooks: shows argument defaults and keeps the description's own line breaks."""
 
 
-def _task_id(value: str) -> str:
-    """Argparse type that accepts a Phabricator task ID (``T12345``)."""
-    if not _TASK_ID_PATTERN.match(value):
-        raise argparse.ArgumentTypeError(f"invalid task ID {value!r}, expected a Phabricator task ID like T12345")
+def _validate_task_id(value: str, *, allow_empty: bool) -> str:
+    """Accept a Phabricator task ID (``T12345``), and the empty string when ``allow_empty`` is set.
+
+    Same check and message as :py:func:`wmflib.phabricator.validate_task_id`, without importing the Phabricator
+    client library.
+
+    Raises:
+        ValueError: for anything else, reported by argparse as an invalid value.
+
+    """
+    if allow_empty and not value:
+        return value
+    if re.fullmatch(_TASK_ID_PATTERN, value) is None:
+        raise ValueError(f"Invalid Phabricator task ID, expected to match pattern '{_TASK_ID_PATTERN}', got '{value}'")
+    return value
+
+
+def _validate_reason(value: str) -> str:
+    """Argparse type of ``-r/--reason``: a non-empty administrative reason without double quotes."""
+    if not value:
+        raise argparse.ArgumentTypeError("The administrative reason cannot be empty.")
+    if '"' in value:
+        raise argparse.ArgumentTypeError(f"The administrative reason cannot contain double quotes, got '{value}'.")
     return value
 
 
@@ -98,9 +117,10 @@ class CookbookBase(metaclass=ABCMeta):
     @property
     def title(self) -> str:
         """The one-line title of the cookbook: the first line of the class docstring, or ``-`` if there is none."""
-        if not self.__doc__:
+        if self.__doc__ is None:
             return "-"
-        return self.__doc__.strip().splitlines()[0]
+        lines = self.__doc__.splitlines()
+        return lines[0] if lines else ""
 
     def argument_parser(self) -> argparse.ArgumentParser:
         """Return the cookbook's argument parser.
@@ -109,20 +129,27 @@ class CookbookBase(metaclass=ABCMeta):
         attributes), and uses the class docstring as its description.
         """
         parser = argparse.ArgumentParser(description=self.__doc__, formatter_class=ArgparseFormatter)
+        task_required = self.argument_task_required
+        if task_required is not None:
+            help_text = "The Phabricator task ID (e.g. T12345)."
+            if not task_required:
+                help_text = "The Phabricator task ID (e.g. T12345) or empty string to not make any updates."
+            parser.add_argument(
+                "-t",
+                "--task-id",
+                required=task_required,
+                default=None if task_required else "",
+                # a lambda, as argparse names the type in its error message ("invalid <lambda> value")
+                type=lambda value: _validate_task_id(value, allow_empty=not task_required),
+                help=help_text,
+            )
         if self.argument_reason_required is not None:
             parser.add_argument(
                 "-r",
                 "--reason",
                 required=self.argument_reason_required,
-                help="The reason for running this cookbook, logged and used in downtimes and messages.",
-            )
-        if self.argument_task_required is not None:
-            parser.add_argument(
-                "-t",
-                "--task-id",
-                required=self.argument_task_required,
-                type=_task_id,
-                help="The Phabricator task ID to refer to (e.g. T12345).",
+                type=_validate_reason,
+                help="Administrative Reason. The current username and originating host are automatically added.",
             )
         return parser
 
