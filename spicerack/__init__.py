@@ -198,7 +198,7 @@ __version__ = "0.1.0"
 irc_logger_name = "spicerack_irc_announce"
 sal_logger_name = "spicerack_sal_announce"
 
-GetCookbookCallback = Callable[[str, Sequence[str]], Any]
+GetCookbookCallback = Callable[["Spicerack", str, Sequence[str]], Any]
 
 
 class SpicerackExtenderBase:
@@ -398,31 +398,47 @@ class Spicerack:
         """Run another cookbook in this process, with the same logging, locks and DRY-RUN mode.
 
         Arguments:
-            cookbook: the cookbook to run, as a dotted path (``sre.hosts.reboot``) or a file path.
-            args: the arguments to pass to it.
-            raises: raise :py:class:`SpicerackError` when the cookbook fails, instead of returning its exit code.
-            confirm: ask the operator to confirm before running it, and after a failure whether to go on.
+            cookbook: the cookbook to run, as a dotted path (``sre.hosts.reboot``) or a file path relative to the
+                ``cookbooks`` tree (``sre/hosts/reboot.py``).
+            args: the cookbook's arguments; the global ones are those of the current run.
+            raises: raise :py:class:`spicerack.exceptions.RunCookbookError` when the cookbook exits non-zero,
+                instead of returning its exit code.
+            confirm: run it through :py:func:`wmflib.interactive.confirm_on_failure`, which on a failure asks the
+                operator whether to retry, skip or abort; implies ``raises``.
 
         Returns:
             The cookbook's exit code.
 
         Raises:
-            SpicerackError: if the cookbook cannot be found, or if it fails and ``raises`` is set.
+            spicerack.exceptions.RunCookbookError: if the cookbook exits non-zero and ``raises`` or ``confirm`` is set.
+            spicerack.exceptions.SpicerackError: if no callback to find cookbooks is set, or the cookbook is not found.
 
         """
         if self._get_cookbook_callback is None:
-            raise SpicerackError("run_cookbook() is available only to cookbooks started by the cookbook runner")
-        item = self._get_cookbook_callback(cookbook, list(args))
+            raise SpicerackError("Unable to run other cookbooks, get_cookbook_callback is not set.")
+        item = self._get_cookbook_callback(self, cookbook, args)
         if item is None:
             raise SpicerackError(f"Unable to find cookbook {cookbook}")
-        if confirm:
-            from wmflib.interactive import ask_confirmation  # noqa: PLC0415 - imported on first use
 
-            ask_confirmation(f"Run cookbook {cookbook} {' '.join(args)}?".replace("  ", " "))
-        exit_code: int = item.run()
-        if exit_code != 0 and raises:
-            raise SpicerackError(f"Cookbook {cookbook} returned exit code {exit_code}")
-        return exit_code
+        def run_item() -> int:
+            from spicerack.exceptions import RunCookbookError  # noqa: PLC0415 - imported on first use
+
+            exit_code: int = item.run()
+            if (raises or confirm) and exit_code != 0:
+                raise RunCookbookError(
+                    f"run_cookbook returned exit code {exit_code} when running cookbook {cookbook} with args: {args}"
+                )
+            return exit_code
+
+        import logging  # noqa: PLC0415 - the module namespace stays minimal
+
+        logging.getLogger(__name__).debug("Executing cookbook %s with args: %s", cookbook, args)
+        if confirm:
+            from wmflib.interactive import confirm_on_failure  # noqa: PLC0415 - imported on first use
+
+            confirmed_code: int = confirm_on_failure(run_item)
+            return confirmed_code
+        return run_item()
 
     def remote(self, installer: bool = False) -> "Remote":
         """Return the entry point to run commands on hosts through cumin.
