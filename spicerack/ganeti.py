@@ -176,7 +176,8 @@ class GanetiRAPI:
         """GET ``/2/<path>`` and return the decoded JSON answer; GETs run in DRY-RUN too, they change nothing."""
         url = "/".join((self._url, "2", *path)) + ("?bulk=1" if bulk else "")
         try:
-            response: Response = self._session.get(url)
+            # verify given per request: otherwise $REQUESTS_CA_BUNDLE would override the session's CA
+            response: Response = self._session.get(url, verify=self._session.verify)
         except (RequestException, OSError) as e:  # OSError: the CA bundle cannot be read
             raise GanetiError(f"Error while performing request to RAPI {url}: {_one_line(e)}") from e
 
