@@ -5,20 +5,25 @@ A lock is identified by a key (``KEYS_BASE_PATH/<prefix>/<name>``) and is made o
 after it was taken even if its holder never releases it. Every slot records its holder (``user@host [pid]``)
 and when it was taken, so that whoever is blocked learns who holds the lock.
 
-Backends, chosen by :py:func:`get_lock_instance` from the ``etcd_config`` setting:
+Backends:
 
-* :py:class:`Lock`: distributed, in etcd through its v3 API. It talks to etcd's v3 JSON gateway (``/v3/...``,
-  served by etcd 3.4 and later, ``/v3beta`` tried for older ones) with ``requests``, already a dependency: the
-  ``etcd3`` client package is unmaintained since 2020 and breaks with current ``protobuf``, and the v2 API used
-  by ``python-etcd`` is gone from etcd 3.6. Each slot is a key ``<key>/<uuid>`` attached to an etcd lease of
-  ``ttl`` seconds, so etcd deletes it when it expires; a slot is taken by a transaction that succeeds only if no
-  slot of the key changed since the holders were read and counted.
+* :py:class:`Lock`: distributed, in etcd, stored exactly as the reference Spicerack stores it, so that runs of
+  both implementations count each other's holders. It uses etcd's v2 API through ``python-etcd``: one key per
+  lock, whose value is the JSON object of its slots by ID::
+
+      /spicerack/locks/cookbooks/sre.hosts.reboot => {"4e2677c7-541a-4f9e-afbb-cfdb69c440a1": {
+          "concurrency": 5, "created": "2024-07-16 16:46:52.161053+00:00", "owner": "user@host [12345]", "ttl": 120}}
+
+  The key is deleted when its last slot goes. Every change is made while holding python-etcd's lock recipe
+  on ``KEYS_BASE_PATH/ETCD_WRITER_LOCK_KEY`` (queued keys with a 15 seconds TTL), the writer lock the reference
+  takes too.
 * :py:class:`LocalLock`: the same semantics for the processes of one machine, with one file per slot under a
   per-user state directory and a ``flock`` guarding each key. A slot whose holder process is gone is freed at once.
-* :py:class:`NoLock`: locks disabled (``--no-locks``): the same API, doing nothing.
+  Used by the embedded default configuration only.
+* :py:class:`NoLock`: locks disabled (no ``etcd_config``, or ``--no-locks``): the same API, doing nothing.
 
-In DRY-RUN mode the holders are read and the limit is checked (waiting for a free slot like a real run), but no
-slot is written.
+In DRY-RUN mode the holders are read and the limit is checked once (a busy lock fails at once), but nothing is
+written.
 
 While a lock is held through :py:meth:`Lock.acquired`, a SIGTERM or SIGHUP whose handler is the default one raises
 :py:class:`TerminatedError` (a :py:class:`KeyboardInterrupt`) instead of killing the process, so that the slot
@@ -26,7 +31,6 @@ is released on the way out; the previous handlers are restored on exit. A proces
 slot to expire with the TTL (at once for a :py:class:`LocalLock` whose holder is gone).
 """
 
-import base64
 import json
 import logging
 import os
@@ -42,16 +46,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from spicerack._signals import TerminatedError
 from spicerack._signals import termination_raises as _termination_raises
 from spicerack.config import load_yaml_mapping
+from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
-
-if TYPE_CHECKING:
-    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,10 @@ SPICERACK_PREFIX: str = "modules"
 """The path prefix of the locks taken by Spicerack modules; their names must start with ``spicerack.``."""
 ALLOWED_PREFIXES: tuple[str, ...] = (COOKBOOKS_PREFIX, COOKBOOKS_CUSTOM_PREFIX, SPICERACK_PREFIX)
 """The accepted values of the ``prefix`` argument."""
+ETCD_WRITER_LOCK_KEY: str = "etcd"
+"""The name, under :py:const:`KEYS_BASE_PATH`, of the short-lived etcd lock held while lock keys are changed."""
+ETCD_WRITER_LOCK_TTL: int = 15
+"""Seconds after which a writer lock left behind by a dead process expires."""
 DEFAULT_MAX_WAIT: float = 1800.0
 """How long, in seconds, :py:meth:`Lock.acquire` waits for a free slot before giving up."""
 DEFAULT_RETRY_DELAY: float = 1.0
@@ -72,18 +78,22 @@ DEFAULT_RETRY_DELAY: float = 1.0
 MAX_RETRY_DELAY: float = 15.0
 """The longest pause, in seconds, between two attempts to take a busy lock."""
 
-ETCD_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 2379, "protocol": "http", "read_timeout": 10}
-"""The etcd settings used when the configuration file doesn't set them."""
-ETCD_USED_KEYS = frozenset(
-    {"host", "port", "protocol", "username", "password", "ca_cert", "cert", "read_timeout", "allow_reconnect"}
-)
-ETCD_IGNORED_KEYS = frozenset(
-    {"version_prefix", "allow_redirect", "use_proxies", "expected_cluster_id", "per_host_pool_size", "lock_prefix"}
-)
-"""Settings of the reference's etcd client that are accepted and have no effect with the v3 API."""
-_CONNECT_TIMEOUT = 5.0
 _OWNER_PATTERN = re.compile(r"^.*@(?P<host>[^@\s\[\]]+) \[(?P<pid>\d+)\]$")
 _DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
+def _etcd() -> Any:
+    """Return the ``python-etcd`` module, imported on first use (it takes a tenth of a second to import)."""
+    import etcd  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    return etcd
+
+
+def __getattr__(name: str) -> Any:
+    """Expose ``python-etcd`` as ``spicerack.locking.etcd``, as the reference does, without importing it eagerly."""
+    if name == "etcd":
+        return _etcd()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LockError(SpicerackError):
@@ -106,19 +116,22 @@ class LockExistingError(LockError):
     """A slot with the same ID already exists for the key."""
 
 
+class EtcdLockUnavailableError(LockError, SpicerackCheckError):
+    """The etcd writer lock is held by someone else (retried for a while, then raised)."""
+
+
 class LockUnavailableError(LockError, SpicerackCheckError):
     """All the slots of the lock are taken (retried until the wait is over, then raised)."""
 
 
 def get_lock_instance(
-    *, config_file: str | Path | None, prefix: str, owner: str, dry_run: bool = True
-) -> "Lock | LocalLock | NoLock":
+    *, config_file: Path | str | None, prefix: str, owner: str, dry_run: bool = True
+) -> "Lock | NoLock":
     """Return the lock instance matching the ``etcd_config`` setting.
 
     Arguments:
         config_file: the YAML file with the etcd settings (merged with the running user's ``~/.etcdrc`` when it
-            exists) for a :py:class:`Lock`; an empty string disables locks (:py:class:`NoLock`);
-            :py:data:`None` gives a :py:class:`LocalLock`, that limits the processes of this machine only.
+            exists) for a :py:class:`Lock`; :py:data:`None` or an empty string disable locks (:py:class:`NoLock`).
         prefix: the path prefix of the keys, one of :py:const:`ALLOWED_PREFIXES`.
         owner: who takes the locks, in the form ``user@host [pid]``.
         dry_run: whether this is a DRY-RUN.
@@ -128,19 +141,20 @@ def get_lock_instance(
 
     """
     _check_prefix(prefix)
-    if config_file is None:
-        return LocalLock(prefix=prefix, owner=owner, dry_run=dry_run)
-    if isinstance(config_file, str) and not config_file:
+    if not config_file:
         return NoLock()
-    config, source = load_etcd_config(Path(config_file))
+    path = Path(config_file) if isinstance(config_file, str) else config_file
+    config, source = load_etcd_config(path)
     return Lock(config=config, prefix=prefix, owner=owner, dry_run=dry_run, config_source=source)
 
 
 def load_etcd_config(config_file: Path) -> tuple[dict[str, Any], str]:
     """Load the etcd settings from the given file, overridden by the running user's ``~/.etcdrc`` if present.
 
+    The user is taken from ``$USER``, as the reference and conftool do (under ``sudo`` it's root's file).
+
     Arguments:
-        config_file: the YAML file with the etcd settings.
+        config_file: the YAML file with the etcd settings, as python-etcd's client takes them.
 
     Returns:
         The merged settings and a description of where they come from, for error messages.
@@ -210,7 +224,7 @@ class ConcurrentLock:
         owner: who holds it, in the form ``user@host [pid]``.
         ttl: seconds after which the slot expires.
         uuid: the unique ID of the slot.
-        created: when the slot was taken (UTC).
+        created: when the slot was taken (UTC), not in the future.
 
     """
 
@@ -233,6 +247,10 @@ class ConcurrentLock:
             )
         if self.created.tzinfo is None:
             self.created = self.created.replace(tzinfo=UTC)
+        if self.created > _utcnow():
+            raise InvalidLockError(
+                f"Unable to create concurrent lock, argument 'created' cannot be in the future, got {self.created}."
+            )
 
     def __str__(self) -> str:
         """Return the slot as its stored attributes."""
@@ -243,22 +261,19 @@ class ConcurrentLock:
         """When the slot expires."""
         return self.created + timedelta(seconds=self.ttl)
 
-    @property
-    def holder(self) -> str:
-        """Who holds the slot and since when, for messages: ``user@host [pid] since 2024-01-31 12:34:56 UTC``."""
-        return f"{self.owner} since {self.created:%Y-%m-%d %H:%M:%S} UTC"
-
     def update_created(self) -> None:
         """Set the creation time to now."""
         self.created = _utcnow()
 
     def to_dict(self) -> dict[str, str | int]:
-        """Return the stored attributes (all but the ID, that is part of the key)."""
+        """Return the stored attributes (all but the ID, the key of the slot in its lock's JSON object)."""
         return {"concurrency": self.concurrency, "created": str(self.created), "owner": self.owner, "ttl": self.ttl}
 
     @classmethod
     def from_dict(cls, lock_id: str, lock_obj: dict[str, Any]) -> "ConcurrentLock":
         """Build a slot from its stored attributes.
+
+        A creation time in the future (the clock of the holder's host is ahead) is kept as it is.
 
         Arguments:
             lock_id: the slot's unique ID.
@@ -270,12 +285,8 @@ class ConcurrentLock:
         """
         try:
             created = datetime.fromisoformat(str(lock_obj["created"]))
-            return cls(
-                concurrency=lock_obj["concurrency"],
-                owner=str(lock_obj["owner"]),
-                ttl=lock_obj["ttl"],
-                uuid=lock_id,
-                created=created,
+            lock = cls(
+                concurrency=lock_obj["concurrency"], owner=str(lock_obj["owner"]), ttl=lock_obj["ttl"], uuid=lock_id
             )
         except KeyError as e:
             raise InvalidLockError(f"Unable to create concurrent lock from dict, missing key {e}") from None
@@ -284,11 +295,13 @@ class ConcurrentLock:
                 "Unable to create concurrent lock from dict, key 'created' cannot be parsed as a datetime object, "
                 f"got {lock_obj['created']}."
             ) from None
+        lock.created = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+        return lock
 
 
 @dataclass
 class KeyLocks:
-    """The slots currently taken for one key.
+    """The slots currently stored for one key.
 
     Arguments:
         key: the full key of the lock.
@@ -301,7 +314,7 @@ class KeyLocks:
 
     @classmethod
     def from_json(cls, key: str, json_str: str) -> "KeyLocks":
-        """Build the instance from the JSON object of all its slots by ID.
+        """Build the slots of a key from the JSON object stored for it (slot ID -> attributes).
 
         Raises:
             spicerack.locking.LockUnreadableError: if the JSON cannot be parsed.
@@ -311,10 +324,10 @@ class KeyLocks:
             json_obj = json.loads(json_str)
             return cls(key, {lock_id: ConcurrentLock.from_dict(lock_id, obj) for lock_id, obj in json_obj.items()})
         except (json.JSONDecodeError, AttributeError, TypeError, InvalidLockError) as e:
-            raise LockUnreadableError(f"Unable to parse the lock for key {key}: {e}") from None
+            raise LockUnreadableError(f"Unable to JSON-deserialize the lock for key {key}: {e}") from None
 
     def to_json(self) -> str:
-        """Return the JSON object of all the slots by ID.
+        """Return the JSON object of all the slots by ID, as stored in etcd.
 
         Raises:
             spicerack.locking.LockUnwritableError: if a slot cannot be serialized.
@@ -323,37 +336,49 @@ class KeyLocks:
         try:
             return json.dumps({lock.uuid: lock.to_dict() for lock in self.locks.values()})
         except TypeError as e:
-            raise LockUnwritableError(f"Unable to serialize the lock for key {self.key}: {e}") from None
-
-    def limit(self, lock: ConcurrentLock) -> int:
-        """Return how many slots the key may have if the given one joins: the lowest non-zero concurrency, or 0."""
-        limits = [other.concurrency for other in (*self.locks.values(), lock) if other.concurrency]
-        return min(limits, default=0)
+            raise LockUnwritableError(f"Unable to JSON-serialize the current instance: {e}") from None
 
     def add(self, lock: ConcurrentLock) -> None:
-        """Add the slot if the concurrency of every holder, and its own, allows one more.
+        """Add the slot, taken now, if the concurrency of every live holder, and its own, allows one more.
+
+        Expired slots are dropped (and logged) on the way.
 
         Raises:
             spicerack.locking.LockUnavailableError: if the key has no free slot.
             spicerack.locking.LockExistingError: if a slot with the same ID exists.
 
         """
+        expired = {other.uuid for other in self.expired(_utcnow())}
+        live = [other for other in self.locks.values() if other.uuid not in expired]
+        blocking = [other for other in live if other.concurrency and len(live) >= other.concurrency]
+        if blocking:
+            strictest = min(blocking, key=lambda other: other.concurrency)
+            holders = "\n".join(f"    {other.created}: {other.owner}" for other in live)
+            raise LockUnavailableError(
+                f"{lock} for key {self.key}.\nThere are already {len(live)} concurrent locks and the concurrency "
+                f"allowed is {strictest.concurrency}:\n{holders}"
+            )
+        for lock_id in expired:
+            logger.info("Releasing expired lock for key %s: %s", self.key, self.locks.pop(lock_id))
         if lock.uuid in self.locks:
             raise LockExistingError(
                 f"{lock} for key {self.key}. A lock with the same ID {lock.uuid} already exists: "
                 f"{self.locks[lock.uuid]}"
             )
-        limit = self.limit(lock)
-        if limit and len(self.locks) >= limit:
-            holders = "; ".join(other.holder for other in sorted(self.locks.values(), key=lambda item: item.created))
+        if lock.concurrency and len(self.locks) >= lock.concurrency:
             raise LockUnavailableError(
-                f"Lock for key {self.key} is busy: {len(self.locks)} of {limit} allowed concurrent holders: {holders}"
+                f"{lock} for key {self.key}. There are already {len(self.locks)} concurrent locks and a concurrency "
+                f"of {lock.concurrency} was requested."
             )
+        lock.update_created()
         self.locks[lock.uuid] = lock
 
     def remove(self, lock_id: str) -> ConcurrentLock | None:
-        """Remove the slot with the given ID; return it, or :py:data:`None` if it is not there (expired?)."""
-        return self.locks.pop(lock_id, None)
+        """Remove the slot with the given ID; return it, or :py:data:`None` (logged) if it is not there."""
+        if lock_id not in self.locks:
+            logger.warning("Lock for key %s and ID %s not found. Unable to release it. Was expired?", self.key, lock_id)
+            return None
+        return self.locks.pop(lock_id)
 
     def expired(self, now: datetime) -> list[ConcurrentLock]:
         """Return the slots whose TTL is over at the given time."""
@@ -382,7 +407,7 @@ class _LockBase(metaclass=ABCMeta):
         self._retry_delay = retry_delay
 
     def get(self, name: str) -> KeyLocks:
-        """Return the slots currently held for the given lock name (none if the lock is free).
+        """Return the slots currently stored for the given lock name (none if the lock is free).
 
         Arguments:
             name: the lock name, see :py:func:`lock_key`.
@@ -437,13 +462,14 @@ class _LockBase(metaclass=ABCMeta):
 
         """
         taken: list[str] = []
+        lock_id = ""
         try:
-            self._acquire(name, concurrency=concurrency, ttl=ttl, taken=taken)
+            lock_id = self._acquire(name, concurrency=concurrency, ttl=ttl, taken=taken)
         except BaseException:  # Interrupted right after taking it: the caller would never get the ID to release it
-            for lock_id in taken:
-                self.release(name, lock_id)
+            for taken_id in taken:
+                self.release(name, taken_id)
             raise
-        return taken[0]
+        return lock_id
 
     def release(self, name: str, lock_id: str) -> None:
         """Release the slot with the given ID, best effort: a failure is logged, the slot expires anyway.
@@ -455,11 +481,11 @@ class _LockBase(metaclass=ABCMeta):
         """
         key = lock_key(self._prefix, name)
         if self._dry_run:
-            logger.debug("Skipping release of lock for key %s with ID %s in DRY-RUN mode", key, lock_id)
+            logger.info("Skipping lock acquire/release in DRY-RUN mode for key %s and ID %s", key, lock_id)
             return
         logger.debug("Releasing lock for key %s with ID %s", key, lock_id)
         try:
-            with _signals_deferred():
+            with self._exclusive(), _signals_deferred():
                 lock = self._release(key, lock_id)
         except Exception as e:  # Best effort: the TTL frees the slot anyway
             logger.error("Failed to release lock for key %s and ID %s: %s", key, lock_id, e)
@@ -469,7 +495,7 @@ class _LockBase(metaclass=ABCMeta):
         else:
             logger.info("Released lock for key %s: %s", key, lock)
 
-    def _acquire(self, name: str, *, concurrency: int, ttl: int, taken: list[str]) -> None:
+    def _acquire(self, name: str, *, concurrency: int, ttl: int, taken: list[str]) -> str:
         """Take a slot, waiting up to the max wait; its ID is appended to ``taken`` as soon as it is held."""
         key = lock_key(self._prefix, name)
         lock = ConcurrentLock(concurrency=concurrency, owner=self._owner, ttl=ttl)
@@ -479,38 +505,43 @@ class _LockBase(metaclass=ABCMeta):
         while True:
             attempt += 1
             try:
-                with _signals_deferred():
-                    if self._try_take(key, lock):
-                        taken.append(lock.uuid)
-                        break
-                continue  # Another client changed the holders in the meantime: count them again
+                self._try_take(key, lock, taken)
+                break
             except LockUnavailableError as e:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise LockUnavailableError(f"Unable to acquire the lock within {self._max_wait:g}s. {e}") from None
+                if self._dry_run or remaining <= 0:  # A DRY-RUN checks once, as the reference does
+                    raise
                 delay = min(self._retry_delay * attempt, MAX_RETRY_DELAY, remaining) * random.uniform(0.8, 1.0)
                 log = logger.warning if attempt == 1 else logger.debug
-                log("%s. Retrying for up to %.0fs", e, remaining)
+                log("Unable to acquire lock, retrying for up to %.0fs: %s", remaining, e)
                 time.sleep(delay)
         if self._dry_run:
-            logger.info("Skipping lock acquire/release in DRY-RUN mode")
+            logger.info("Skipping lock acquire/release in DRY-RUN mode for key %s: %s", key, lock)
         else:
             logger.info("Acquired lock for key %s: %s", key, lock)
+        return lock.uuid
 
-    def _try_take(self, key: str, lock: ConcurrentLock) -> bool:
-        """Take the slot if the limit allows it; False if the holders changed meanwhile (to be retried at once)."""
+    def _try_take(self, key: str, lock: ConcurrentLock, taken: list[str]) -> None:
+        """Take the slot if the limit allows it, else raise LockUnavailableError; in DRY-RUN only check the limit."""
         if self._dry_run:
             self._read(key).add(lock)
-            return True
-        return self._take(key, lock)
+            return
+        with self._exclusive(), _signals_deferred():
+            self._take(key, lock)
+            taken.append(lock.uuid)
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Keep other writers of the backend out while the slots of a key are counted and changed."""
+        yield
 
     @abstractmethod
     def _read(self, key: str) -> KeyLocks:
-        """Return the live slots of the key."""
+        """Return the slots of the key."""
 
     @abstractmethod
-    def _take(self, key: str, lock: ConcurrentLock) -> bool:
-        """Store the slot if the limit allows it (else LockUnavailableError); False if the holders changed."""
+    def _take(self, key: str, lock: ConcurrentLock) -> None:
+        """Store the slot if the limit allows it, else raise LockUnavailableError."""
 
     @abstractmethod
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
@@ -518,14 +549,7 @@ class _LockBase(metaclass=ABCMeta):
 
 
 class Lock(_LockBase):
-    """Locks stored in etcd (v3 API), shared by every host using the same etcd cluster.
-
-    Each slot is a key with a lease of ``ttl`` seconds, for example::
-
-        /spicerack/locks/cookbooks/sre.hosts.reboot:host1/4e2677c7-541a-4f9e-afbb-cfdb69c440a1 => {
-            "concurrency": 5, "created": "2024-07-16 16:46:52.161053+00:00", "owner": "user@host [12345]", "ttl": 120
-        }
-    """
+    """Locks stored in etcd (v2 API, the reference's layout), shared by every host using the same etcd cluster."""
 
     def __init__(
         self,
@@ -541,9 +565,9 @@ class Lock(_LockBase):
         """Set up the lock; nothing is contacted until a lock is read or taken.
 
         Arguments:
-            config: the etcd settings: ``host`` (a name, or a list of names or ``[name, port]`` pairs tried in
-                order), ``port``, ``protocol`` (``http`` or ``https``), ``username`` and ``password``,
-                ``ca_cert``, ``cert`` (a file, or ``[cert, key]``), ``read_timeout`` (seconds).
+            config: the settings of python-etcd's client: ``host`` (a name, or a tuple of ``(name, port)`` pairs),
+                ``port``, ``protocol``, ``username``, ``password``, ``ca_cert``, ``cert``, ``read_timeout``,
+                ``allow_reconnect``, ``srv_domain``, ...; its ``lock_prefix`` is always :py:const:`KEYS_BASE_PATH`.
             prefix: the path prefix of the keys, one of :py:const:`ALLOWED_PREFIXES`.
             owner: who takes the locks, in the form ``user@host [pid]``.
             dry_run: whether this is a DRY-RUN: the limit is checked, nothing is written.
@@ -556,60 +580,122 @@ class Lock(_LockBase):
 
         """
         super().__init__(prefix=prefix, owner=owner, dry_run=dry_run, max_wait=max_wait, retry_delay=retry_delay)
-        self._etcd = _EtcdGateway(config, config_source)
-        self._held: dict[str, tuple[int, ConcurrentLock]] = {}  # Slot ID -> lease and slot, of this instance
+        self._source = config_source
+        etcd = _etcd()
+        try:
+            self._etcd = etcd.Client(**{**config, "lock_prefix": KEYS_BASE_PATH})
+        except TypeError as e:
+            raise LockError(f"Invalid etcd settings in {config_source}: {e}") from None
+        except etcd.EtcdException as e:  # With allow_reconnect the client asks the cluster for its members
+            raise LockError(
+                f"Unable to reach etcd ({_short_reason(e)}). Check the etcd settings in {config_source}, "
+                "or run with --no-locks to skip locks"
+            ) from None
 
     def _read(self, key: str) -> KeyLocks:
-        return self._read_with_revision(key)[0]
-
-    def _read_with_revision(self, key: str) -> tuple[KeyLocks, int]:
-        response = self._etcd.call("kv/range", _prefix_range(f"{key}/"))
-        key_locks = KeyLocks(key=key)
-        for kv in response.get("kvs", []):
-            lock_id = _b64decode(kv["key"]).rsplit("/", 1)[-1]
-            key_locks.locks[lock_id] = _parse_slot(key, lock_id, _b64decode(kv.get("value", "")))
-        return key_locks, int(response["header"]["revision"])
-
-    def _take(self, key: str, lock: ConcurrentLock) -> bool:
-        key_locks, revision = self._read_with_revision(key)
-        key_locks.add(lock)
-        lease = int(self._etcd.call("lease/grant", {"TTL": lock.ttl})["ID"])
-        lock.update_created()
-        unchanged = {**_prefix_range(f"{key}/"), "target": "MOD", "result": "LESS", "mod_revision": revision + 1}
-        put = {"key": _b64encode(f"{key}/{lock.uuid}"), "value": _b64encode(json.dumps(lock.to_dict())), "lease": lease}
+        etcd = _etcd()
         try:
-            response = self._etcd.call("kv/txn", {"compare": [unchanged], "success": [{"request_put": put}]})
-        except BaseException:
-            self._revoke_quietly(lease)
-            raise
-        if not response.get("succeeded", False):
-            self._revoke_quietly(lease)
-            return False
-        self._held[lock.uuid] = (lease, lock)
-        return True
+            value = self._etcd.read(key, timeout=self._etcd.read_timeout).value
+        except (KeyError, etcd.EtcdKeyNotFound):
+            return KeyLocks(key=key)
+        except etcd.EtcdException as e:
+            raise LockError(f"Failed to get key {key}: {self._describe(e)}") from None
+        return KeyLocks.from_json(key, value)
+
+    def _take(self, key: str, lock: ConcurrentLock) -> None:
+        key_locks = self._read(key)
+        key_locks.add(lock)
+        self._write(key_locks)
 
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
-        if lock_id in self._held:
-            lease, lock = self._held[lock_id]
-            response = self._etcd.call("lease/revoke", {"ID": lease}, missing_ok=True)
-            del self._held[lock_id]
-            return None if response.get("code") == 5 else lock  # 5: NOT_FOUND, the lease expired
-        slot_key = f"{key}/{lock_id}"  # Taken by another instance: find its lease
-        kvs = self._etcd.call("kv/range", {"key": _b64encode(slot_key)}).get("kvs", [])
-        if not kvs:
+        key_locks = self._read(key)
+        if lock_id not in key_locks.locks:
             return None
-        lease = int(kvs[0].get("lease", 0))
-        if lease:
-            self._etcd.call("lease/revoke", {"ID": lease}, missing_ok=True)
-        else:
-            self._etcd.call("kv/deleterange", {"key": _b64encode(slot_key)})
-        return _parse_slot(key, lock_id, _b64decode(kvs[0].get("value", "")))
+        lock = key_locks.remove(lock_id)
+        self._write(key_locks)
+        return lock
 
-    def _revoke_quietly(self, lease: int) -> None:
+    def _write(self, key_locks: KeyLocks) -> None:
+        """Store the slots of the key, or delete the key when none is left."""
+        etcd = _etcd()
         try:
-            self._etcd.call("lease/revoke", {"ID": lease}, missing_ok=True)
-        except LockError as e:
-            logger.debug("Unable to revoke unused etcd lease %d, it will expire: %s", lease, e)
+            if key_locks.locks:
+                self._etcd.set(key_locks.key, key_locks.to_json())
+            else:
+                self._etcd.delete(key_locks.key)
+        except etcd.EtcdKeyNotFound:
+            pass
+        except etcd.EtcdException as e:
+            raise LockError(f"Failed to write key {key_locks.key}: {self._describe(e)}") from None
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        writer = self._acquire_etcd_lock()
+        try:
+            yield
+        finally:
+            try:
+                writer.release()
+            except (_etcd().EtcdException, ValueError) as e:
+                logger.warning("Failed to release the etcd writer lock %s, it expires by itself: %s", writer.path, e)
+
+    @retry(
+        tries=15,
+        delay=timedelta(seconds=1),
+        backoff_mode="linear",
+        exceptions=(EtcdLockUnavailableError,),
+        failure_message="Unable to acquire etcd lock",
+    )
+    def _acquire_etcd_lock(self) -> Any:
+        """Take the etcd writer lock (retried for about 2 minutes) and return it, to be released.
+
+        Raises:
+            spicerack.locking.EtcdLockUnavailableError: if it stays taken by someone else.
+            spicerack.locking.LockError: if etcd cannot be reached.
+
+        """
+        etcd = _etcd()
+        writer = etcd.Lock(self._etcd, ETCD_WRITER_LOCK_KEY)
+        try:
+            writer.acquire(blocking=False, lock_ttl=ETCD_WRITER_LOCK_TTL)  # Blocking would ignore any timeout
+            acquired = writer.is_acquired
+        except etcd.EtcdConnectionFailed as e:
+            raise LockError(self._describe(e)) from None
+        except etcd.EtcdException as e:
+            self._drop_queued(writer, "Failed to release etcd attempted lock queued in %s with value %s: %s")
+            raise EtcdLockUnavailableError(str(e)) from e
+        if not acquired:
+            self._drop_queued(writer, "Failed to release etcd lock queued in %s with value %s: %s")
+            raise EtcdLockUnavailableError("Lock already taken")
+        return writer
+
+    @staticmethod
+    def _drop_queued(writer: Any, message: str) -> None:
+        """Remove the writer's entry from the etcd lock queue, best effort (it expires anyway)."""
+        try:
+            writer.release()
+        except (_etcd().EtcdException, ValueError) as e:
+            logger.warning(message, writer.path, writer.uuid, e)
+
+    def _describe(self, error: Exception) -> str:
+        """Return a one-line description of an etcd error, naming the server and the settings if unreachable."""
+        if isinstance(error, _etcd().EtcdConnectionFailed):
+            return (
+                f"Unable to reach etcd ({self._etcd.base_uri}: {_short_reason(error)}). Check the etcd settings in "
+                f"{self._source}, or run with --no-locks to skip locks"
+            )
+        return " ".join(str(error).split()) or type(error).__name__
+
+
+def _short_reason(error: Exception) -> str:
+    """Return the gist of a connection error (urllib3's messages are long and nested)."""
+    text = str(getattr(error, "cause", None) or error)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return " ".join(text.split())[:200] or type(error).__name__
 
 
 class LocalLock(_LockBase):
@@ -704,24 +790,22 @@ class LocalLock(_LockBase):
                 return KeyLocks(key=key)
             key_locks = self._slots(key, key_dir)
         for lock in self._stale(key_locks):
-            key_locks.remove(lock.uuid)
+            key_locks.locks.pop(lock.uuid)
         return key_locks
 
-    def _take(self, key: str, lock: ConcurrentLock) -> bool:
+    def _take(self, key: str, lock: ConcurrentLock) -> None:
         with self._guarded(key, create=True) as key_dir:
             if key_dir is None:
                 raise LockError(f"The lock directory of key {key} vanished")
             key_locks = self._slots(key, key_dir)
             for stale in self._stale(key_locks):
-                key_locks.remove(stale.uuid)
+                key_locks.locks.pop(stale.uuid)
                 (key_dir / f"{stale.uuid}.json").unlink(missing_ok=True)
                 logger.info("Releasing expired lock for key %s: %s", key, stale)
             key_locks.add(lock)
-            lock.update_created()
             temporary = key_dir / f".{lock.uuid}.tmp"
             temporary.write_text(json.dumps(lock.to_dict()), encoding="utf-8")
             temporary.replace(key_dir / f"{lock.uuid}.json")
-        return True
 
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
         with self._guarded(key, create=False) as key_dir:
@@ -805,180 +889,15 @@ def _pid_alive(pid: int) -> float | None:
     return 0.0
 
 
-def _b64encode(value: str) -> str:
-    return base64.b64encode(value.encode()).decode()
-
-
-def _b64decode(value: str) -> str:
-    return base64.b64decode(value).decode()
-
-
-def prefix_range_end(prefix: str) -> str:
-    """Return the end of the etcd key range holding every key that starts with the given prefix."""
-    raw = bytearray(prefix.encode())
-    while raw and raw[-1] == 0xFF:
-        raw.pop()
-    if not raw:
-        return "\0"
-    raw[-1] += 1
-    return raw.decode("latin-1")
-
-
-def _prefix_range(prefix: str) -> dict[str, str]:
-    end = prefix_range_end(prefix).encode("latin-1")
-    return {"key": _b64encode(prefix), "range_end": base64.b64encode(end).decode()}
-
-
-def etcd_endpoints(config: dict[str, Any], source: str) -> list[str]:
-    """Return the base URLs of the etcd servers in the settings, in the order to try them.
-
-    Raises:
-        spicerack.locking.LockError: if a setting is unknown or invalid.
-
-    """
-    if "srv_domain" in config:
-        raise LockError(f"The etcd setting 'srv_domain' in {source} is not supported: list the servers in 'host'")
-    unknown = sorted(set(config) - ETCD_USED_KEYS - ETCD_IGNORED_KEYS)
-    if unknown:
-        raise LockError(f"Unknown etcd setting {unknown[0]!r} in {source}")
-    settings = {**ETCD_DEFAULTS, **config}
-    protocol = settings["protocol"]
-    if protocol not in ("http", "https"):
-        raise LockError(f"Invalid etcd setting 'protocol' in {source}: must be http or https, got {protocol!r}")
-    hosts = settings["host"] if isinstance(settings["host"], list | tuple) else [settings["host"]]
-    endpoints = []
-    for entry in hosts:
-        host, port = entry if isinstance(entry, list | tuple) and len(entry) == 2 else (entry, settings["port"])
-        if not isinstance(host, str) or not host or isinstance(port, bool) or not isinstance(port, int):
-            raise LockError(f"Invalid etcd setting 'host' or 'port' in {source}: got {entry!r}")
-        endpoints.append(f"{protocol}://{f'[{host}]' if ':' in host else host}:{port}")
-    if not endpoints:
-        raise LockError(f"Invalid etcd setting 'host' in {source}: no server listed")
-    return endpoints
-
-
-class _EtcdRequestError(LockError):
-    """etcd answered a request with an error."""
-
-    def __init__(self, message: str, code: int | None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class _EtcdGateway:
-    """A minimal client of etcd's v3 JSON gateway: failover between servers, token authentication."""
-
-    api_prefixes = ("/v3", "/v3beta")
-
-    def __init__(self, config: dict[str, Any], source: str) -> None:
-        self._source = source
-        self._endpoints = etcd_endpoints(config, source)
-        self._username = config.get("username") or ""
-        self._password = str(config.get("password") or "")
-        self._timeout = (_CONNECT_TIMEOUT, float(config.get("read_timeout", ETCD_DEFAULTS["read_timeout"])))
-        self._verify: str | bool = config.get("ca_cert") or True
-        self._cert = _client_cert(config.get("cert"))
-        self._session: requests.Session | None = None
-        self._token = ""
-        self._api_prefix = self.api_prefixes[0]
-
-    def call(self, method: str, payload: dict[str, Any], *, missing_ok: bool = False) -> dict[str, Any]:
-        """Call a v3 API method, authenticating first if needed; return the decoded answer."""
-        if self._username and not self._token:
-            self._authenticate()
-        try:
-            return self._post(method, payload, missing_ok=missing_ok)
-        except _EtcdRequestError as e:
-            if e.code != 16 or not self._username:  # 16: UNAUTHENTICATED, the token expired
-                raise
-        self._authenticate()
-        return self._post(method, payload, missing_ok=missing_ok)
-
-    def _authenticate(self) -> None:
-        payload = {"name": self._username, "password": self._password}
-        try:
-            self._token = str(self._post("auth/authenticate", payload, authenticated=False)["token"])
-        except _EtcdRequestError as e:
-            raise LockError(f"etcd authentication failed for user {self._username} ({self._source}): {e}") from None
-
-    def _post(
-        self, method: str, payload: dict[str, Any], *, authenticated: bool = True, missing_ok: bool = False
-    ) -> dict[str, Any]:
-        import requests  # noqa: PLC0415 - only the etcd backend needs it
-
-        if self._session is None:
-            self._session = requests.Session()
-            self._session.trust_env = False  # etcd is reached directly, never through the HTTP proxy of the env
-            self._session.verify = self._verify
-            self._session.cert = self._cert
-        headers = {"Authorization": self._token} if authenticated and self._token else {}
-        failures = []
-        for _ in range(len(self._endpoints)):
-            url = f"{self._endpoints[0]}{self._api_prefix}/{method}"
-            try:
-                response = self._session.post(url, json=payload, headers=headers, timeout=self._timeout)
-            except requests.RequestException as e:
-                failures.append(f"{self._endpoints[0]}: {_short_reason(e)}")
-                self._endpoints.append(self._endpoints.pop(0))
-                continue
-            return self._decode(method, response, payload, authenticated=authenticated, missing_ok=missing_ok)
-        raise LockError(
-            f"Unable to reach etcd ({'; '.join(failures)}). Check the etcd settings in {self._source}, "
-            "or run with --no-locks to skip locks"
-        )
-
-    def _decode(
-        self,
-        method: str,
-        response: "requests.Response",
-        payload: dict[str, Any],
-        *,
-        authenticated: bool,
-        missing_ok: bool,
-    ) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        if response.status_code == 404 and not body and self._api_prefix != self.api_prefixes[-1]:
-            self._api_prefix = self.api_prefixes[self.api_prefixes.index(self._api_prefix) + 1]
-            logger.debug("etcd has no %s API, trying %s", self.api_prefixes[0], self._api_prefix)
-            return self._post(method, payload, authenticated=authenticated, missing_ok=missing_ok)
-        if response.status_code == 200:
-            return body
-        if missing_ok and body.get("code") == 5:  # NOT_FOUND
-            return body
-        error = body.get("error") or body.get("message") or response.reason or f"HTTP {response.status_code}"
-        raise _EtcdRequestError(f"etcd request {method} failed: {error}", body.get("code"))
-
-
-def _client_cert(cert: Any) -> str | tuple[str, str] | None:
-    """Return the client certificate setting as requests takes it: a file, or a (cert, key) pair."""
-    if isinstance(cert, list | tuple) and len(cert) == 2:
-        return (str(cert[0]), str(cert[1]))
-    return str(cert) if cert else None
-
-
-def _short_reason(error: Exception) -> str:
-    """Return the gist of a connection error (requests' messages are long and nested)."""
-    text = str(error)
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
-    if match:
-        return match.group(1).strip()
-    if "timed out" in text.lower():
-        return "timed out"
-    return type(error).__name__
-
-
 __all__ = [
     "ALLOWED_PREFIXES",
     "COOKBOOKS_CUSTOM_PREFIX",
     "COOKBOOKS_PREFIX",
+    "ETCD_WRITER_LOCK_KEY",
     "KEYS_BASE_PATH",
     "SPICERACK_PREFIX",
     "ConcurrentLock",
+    "EtcdLockUnavailableError",
     "InvalidLockError",
     "KeyLocks",
     "LocalLock",
@@ -991,7 +910,9 @@ __all__ = [
     "NoLock",
     "TerminatedError",
     "get_lock_instance",
+    "load_etcd_config",
     "lock_key",
+    "retry",
 ]
 
 

@@ -1,5 +1,7 @@
-"""Pure logic of the locks: slots, limits, keys, settings. The backends are tested in tests/integration."""
+"""Pure logic of the locks: slots, limits, keys, settings, the stored format. Backends: tests/integration."""
 
+import json
+import logging
 import os
 import signal
 import socket
@@ -7,18 +9,21 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import etcd
 import pytest
-import requests
 
+from spicerack import Spicerack, decorators, locking
 from spicerack.exceptions import SpicerackCheckError
 from spicerack.locking import (
     COOKBOOKS_CUSTOM_PREFIX,
     COOKBOOKS_PREFIX,
     SPICERACK_PREFIX,
     ConcurrentLock,
+    EtcdLockUnavailableError,
     InvalidLockError,
     KeyLocks,
     LocalLock,
+    Lock,
     LockError,
     LockExistingError,
     LockUnavailableError,
@@ -28,15 +33,14 @@ from spicerack.locking import (
     _holder_gone,
     _short_reason,
     _termination_raises,
-    etcd_endpoints,
     get_lock_instance,
     load_etcd_config,
     lock_key,
-    prefix_range_end,
     process_start_time,
 )
 
 KEY = "/spicerack/locks/cookbooks/sre.test"
+LONG_AGO = datetime(2024, 1, 31, 12, tzinfo=UTC)
 
 
 def slot(concurrency=1, owner="alice@host1 [10]", ttl=60, **kwargs):
@@ -54,6 +58,17 @@ class TestConcurrentLock:
         with pytest.raises(InvalidLockError, match="'ttl' must be a positive integer"):
             slot(ttl=ttl)
 
+    def test_rejects_a_creation_time_in_the_future(self):
+        with pytest.raises(InvalidLockError, match="'created' cannot be in the future"):
+            slot(created=datetime.now(UTC) + timedelta(minutes=5))
+
+    def test_stored_slot_from_a_host_whose_clock_is_ahead_is_kept(self):
+        ahead = datetime.now(UTC) + timedelta(minutes=5)
+
+        lock = ConcurrentLock.from_dict("id1", {"concurrency": 1, "owner": "a@b [1]", "ttl": 5, "created": str(ahead)})
+
+        assert lock.created == ahead
+
     def test_round_trips_through_its_dict(self):
         lock = slot(concurrency=3, ttl=120)
 
@@ -61,6 +76,19 @@ class TestConcurrentLock:
 
         assert copy == lock
         assert set(lock.to_dict()) == {"concurrency", "created", "owner", "ttl"}
+
+    def test_stored_attributes_and_string_are_the_reference_format(self):
+        lock = slot(
+            concurrency=2, owner="user@host [123]", created=datetime(2023, 1, 1, 12, 34, 56, 123456, tzinfo=UTC)
+        )
+
+        assert lock.to_dict() == {
+            "concurrency": 2,
+            "created": "2023-01-01 12:34:56.123456+00:00",
+            "owner": "user@host [123]",
+            "ttl": 60,
+        }
+        assert str(lock) == str(lock.to_dict())
 
     def test_naive_created_time_is_utc(self):
         lock = ConcurrentLock.from_dict(
@@ -76,11 +104,6 @@ class TestConcurrentLock:
         with pytest.raises(InvalidLockError, match="missing key 'owner'"):
             ConcurrentLock.from_dict("id1", {"concurrency": 1, "ttl": 5, "created": "2024-01-31 12:00:00"})
 
-    def test_holder_names_owner_and_time(self):
-        lock = slot(owner="alice@cumin1001 [42]", created=datetime(2024, 1, 31, 12, 34, 56, 789, tzinfo=UTC))
-
-        assert lock.holder == "alice@cumin1001 [42] since 2024-01-31 12:34:56 UTC"
-
     def test_ids_are_unique(self):
         assert slot().uuid != slot().uuid
 
@@ -91,7 +114,7 @@ class TestKeyLocks:
         key_locks.add(slot(concurrency=2))
         key_locks.add(slot(concurrency=2))
 
-        with pytest.raises(LockUnavailableError, match="busy: 2 of 2 allowed concurrent holders"):
+        with pytest.raises(LockUnavailableError, match="already 2 concurrent locks and the concurrency allowed is 2"):
             key_locks.add(slot(concurrency=2))
         assert len(key_locks.locks) == 2
 
@@ -99,12 +122,14 @@ class TestKeyLocks:
         key_locks = KeyLocks(key=KEY)
         key_locks.add(slot(concurrency=1, owner="alice@host1 [10]"))
 
-        with pytest.raises(LockUnavailableError, match=r"1 of 1 .*alice@host1 \[10\] since"):
+        with pytest.raises(LockUnavailableError, match=r"concurrency allowed is 1:\n    .*: alice@host1 \[10\]"):
             key_locks.add(slot(concurrency=5))
 
         relaxed = KeyLocks(key=KEY)
         relaxed.add(slot(concurrency=5))
-        with pytest.raises(LockUnavailableError, match="1 of 1"):
+        with pytest.raises(
+            LockUnavailableError, match="already 1 concurrent locks and a concurrency of 1 was requested"
+        ):
             relaxed.add(slot(concurrency=1))
 
     def test_zero_concurrency_is_unlimited_but_tracked(self):
@@ -113,27 +138,48 @@ class TestKeyLocks:
             key_locks.add(slot(concurrency=0))
 
         assert len(key_locks.locks) == 50
-        assert key_locks.limit(slot(concurrency=0)) == 0
-        with pytest.raises(LockUnavailableError, match="50 of 3"):
+        with pytest.raises(LockUnavailableError, match="already 50 concurrent locks and a concurrency of 3"):
             key_locks.add(slot(concurrency=3))
 
-    def test_busy_message_is_one_line_listing_holders_oldest_first(self):
-        now = datetime(2024, 1, 31, 12, tzinfo=UTC)
+    def test_busy_message_names_every_holder(self):
         key_locks = KeyLocks(key=KEY)
-        key_locks.add(slot(concurrency=2, owner="bob@h2 [2]", created=now + timedelta(minutes=1)))
-        key_locks.add(slot(concurrency=2, owner="alice@h1 [1]", created=now))
+        key_locks.add(slot(concurrency=2, owner="alice@h1 [1]"))
+        key_locks.add(slot(concurrency=2, owner="bob@h2 [2]"))
+        alice, bob = key_locks.locks.values()
+        newcomer = slot(concurrency=2, owner="carol@h3 [3]")
 
         with pytest.raises(LockUnavailableError) as error:
-            key_locks.add(slot(concurrency=2))
+            key_locks.add(newcomer)
 
         assert str(error.value) == (
-            f"Lock for key {KEY} is busy: 2 of 2 allowed concurrent holders: "
-            "alice@h1 [1] since 2024-01-31 12:00:00 UTC; bob@h2 [2] since 2024-01-31 12:01:00 UTC"
+            f"{newcomer} for key {KEY}.\nThere are already 2 concurrent locks and the concurrency allowed is 2:\n"
+            f"    {alice.created}: alice@h1 [1]\n    {bob.created}: bob@h2 [2]"
         )
 
-    def test_unavailable_is_a_lock_error_and_a_check_error(self):
-        assert issubclass(LockUnavailableError, LockError)
-        assert issubclass(LockUnavailableError, SpicerackCheckError)
+    def test_expired_slots_are_dropped_and_logged(self, caplog):
+        expired = slot(concurrency=1, owner="ghost@h9 [9]", ttl=60, created=LONG_AGO)
+        key_locks = KeyLocks(key=KEY, locks={expired.uuid: expired})
+        newcomer = slot(concurrency=1)
+
+        with caplog.at_level(logging.INFO, logger="spicerack.locking"):
+            key_locks.add(newcomer)
+
+        assert list(key_locks.locks) == [newcomer.uuid]
+        assert f"Releasing expired lock for key {KEY}: " in caplog.text
+        assert "ghost@h9 [9]" in caplog.text
+
+    def test_add_sets_the_creation_time_to_now(self):
+        lock = slot(created=LONG_AGO)
+        before = datetime.now(UTC)
+
+        KeyLocks(key=KEY).add(lock)
+
+        assert before <= lock.created <= datetime.now(UTC)
+
+    def test_errors_are_lock_errors_and_check_errors(self):
+        for error in (LockUnavailableError, EtcdLockUnavailableError):
+            assert issubclass(error, LockError)
+            assert issubclass(error, SpicerackCheckError)
 
     def test_rejects_a_duplicate_id(self):
         key_locks = KeyLocks(key=KEY)
@@ -143,16 +189,17 @@ class TestKeyLocks:
         with pytest.raises(LockExistingError, match="same ID"):
             key_locks.add(slot(concurrency=0, uuid=lock.uuid))
 
-    def test_remove(self):
+    def test_remove(self, caplog):
         key_locks = KeyLocks(key=KEY)
         lock = slot()
         key_locks.add(lock)
 
-        lock_id = lock.uuid
+        with caplog.at_level(logging.WARNING, logger="spicerack.locking"):
+            assert key_locks.remove(lock.uuid) is lock
+            assert key_locks.remove(lock.uuid) is None
 
-        assert key_locks.remove(lock_id) is lock
-        assert key_locks.remove(lock_id) is None
         assert key_locks.locks == {}
+        assert f"Lock for key {KEY} and ID {lock.uuid} not found. Unable to release it. Was expired?" in caplog.text
 
     def test_expired(self):
         now = datetime(2024, 1, 31, 12, tzinfo=UTC)
@@ -169,9 +216,18 @@ class TestKeyLocks:
 
         assert KeyLocks.from_json(KEY, key_locks.to_json()) == key_locks
 
+    def test_json_is_the_reference_wire_format(self):
+        lock = slot(concurrency=3, owner="user@host [123]", ttl=1800, uuid="id-1", created=LONG_AGO)
+
+        stored = KeyLocks(key=KEY, locks={"id-1": lock}).to_json()
+
+        assert json.loads(stored) == {
+            "id-1": {"concurrency": 3, "created": "2024-01-31 12:00:00+00:00", "owner": "user@host [123]", "ttl": 1800}
+        }
+
     @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"id1": {"owner": "x"}}'])
     def test_from_json_rejects_garbage(self, content):
-        with pytest.raises(LockUnreadableError, match=f"Unable to parse the lock for key {KEY}"):
+        with pytest.raises(LockUnreadableError, match=f"Unable to JSON-deserialize the lock for key {KEY}"):
             KeyLocks.from_json(KEY, content)
 
 
@@ -197,17 +253,20 @@ class TestLockKey:
 
 
 class TestGetLockInstance:
-    def test_empty_string_disables_locks(self):
-        assert isinstance(get_lock_instance(config_file="", prefix=COOKBOOKS_PREFIX, owner="a@b [1]"), NoLock)
+    @pytest.mark.parametrize("config_file", ["", None])
+    def test_no_config_disables_locks(self, config_file):
+        assert isinstance(get_lock_instance(config_file=config_file, prefix=COOKBOOKS_PREFIX, owner="a@b [1]"), NoLock)
 
-    def test_none_is_the_local_lock_in_the_state_dir(self, monkeypatch, tmp_path):
-        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    def test_config_file_gives_an_etcd_lock_without_contacting_it(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("USER", "")
+        (tmp_path / "etcd.yaml").write_text("host: 127.0.0.1\nport: 1\nlock_prefix: /elsewhere\n")
 
-        lock = get_lock_instance(config_file=None, prefix=COOKBOOKS_PREFIX, owner="a@b [1]")
+        lock = get_lock_instance(config_file=str(tmp_path / "etcd.yaml"), prefix=COOKBOOKS_PREFIX, owner="a@b [1]")
 
-        assert isinstance(lock, LocalLock)
-        assert lock.lock_dir == tmp_path / "spicerack" / "locks"
-        assert not lock.lock_dir.exists()
+        assert isinstance(lock, Lock)
+        assert lock._etcd.lock_prefix == "/spicerack/locks"
+        assert lock._etcd.base_uri == "http://127.0.0.1:1"
 
     @pytest.mark.parametrize("config_file", ["", None, "/nonexistent.yaml"])
     def test_rejects_unknown_prefixes(self, config_file):
@@ -217,6 +276,39 @@ class TestGetLockInstance:
     def test_missing_config_file(self, tmp_path):
         with pytest.raises(LockError, match=f"Unable to read the etcd config file {tmp_path}/missing.yaml"):
             get_lock_instance(config_file=str(tmp_path / "missing.yaml"), prefix=COOKBOOKS_PREFIX, owner="a@b [1]")
+
+    def test_unknown_etcd_setting(self):
+        with pytest.raises(LockError, match=r"Invalid etcd settings in f\.yaml: .*'hots'"):
+            Lock(config={"hots": "x"}, prefix=COOKBOOKS_PREFIX, owner="a@b [1]", config_source="f.yaml")
+
+
+class TestSpicerackLocks:
+    def test_without_etcd_config_there_are_no_locks(self):
+        spicerack = Spicerack(dry_run=False)
+
+        assert isinstance(spicerack.lock(), NoLock)
+
+    def test_none_is_the_local_lock_in_the_state_dir(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+        lock = Spicerack(dry_run=False, etcd_config=None).lock()
+
+        assert isinstance(lock, LocalLock)
+        assert lock.lock_dir == tmp_path / "spicerack" / "locks"
+        assert not lock.lock_dir.exists()
+
+
+def test_reference_names():
+    assert locking.ETCD_WRITER_LOCK_KEY == "etcd"
+    assert locking.retry is decorators.retry
+    assert locking.etcd is etcd
+
+
+def test_python_etcd_is_imported_on_first_use_only():
+    code = "import sys, spicerack.locking; print('etcd' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "False"
 
 
 class TestNoLock:
@@ -266,54 +358,17 @@ class TestLoadEtcdConfig:
             load_etcd_config(tmp_path / "etcd.yaml")
 
 
-class TestEtcdEndpoints:
-    def test_defaults(self):
-        assert etcd_endpoints({}, "f.yaml") == ["http://127.0.0.1:2379"]
-
-    def test_host_port_protocol(self):
-        config = {"host": "etcd1001.example.org", "port": 4001, "protocol": "https", "ca_cert": "/ca.pem"}
-
-        assert etcd_endpoints(config, "f.yaml") == ["https://etcd1001.example.org:4001"]
-
-    def test_several_hosts_and_pairs(self):
-        config = {"host": ["etcd1", ["etcd2", 4001], "::1"], "port": 2379}
-
-        assert etcd_endpoints(config, "f.yaml") == ["http://etcd1:2379", "http://etcd2:4001", "http://[::1]:2379"]
-
-    def test_accepts_the_v2_only_settings(self):
-        assert etcd_endpoints({"version_prefix": "/v2", "allow_redirect": True}, "f.yaml") == ["http://127.0.0.1:2379"]
-
-    @pytest.mark.parametrize(
-        ("config", "message"),
-        [
-            ({"hots": "x"}, "Unknown etcd setting 'hots' in f.yaml"),
-            ({"srv_domain": "example.org"}, "'srv_domain' in f.yaml is not supported"),
-            ({"protocol": "ftp"}, "'protocol' in f.yaml: must be http or https"),
-            ({"port": "2379"}, "'host' or 'port' in f.yaml"),
-            ({"host": ""}, "'host' or 'port' in f.yaml"),
-            ({"host": []}, "no server listed"),
-        ],
-    )
-    def test_rejects_bad_settings(self, config, message):
-        with pytest.raises(LockError, match=message):
-            etcd_endpoints(config, "f.yaml")
-
-
-def test_prefix_range_end():
-    assert prefix_range_end("/spicerack/locks/custom/a/") == "/spicerack/locks/custom/a0"
-    assert prefix_range_end("a") == "b"
-
-
 def test_short_reason_of_connection_errors():
-    refused = requests.ConnectionError(
-        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /v3/kv/range (Caused by "
-        "NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to establish a new connection: "
-        "[Errno 111] Connection refused'))"
+    cause = (
+        "MaxRetryError(\"HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /v2/keys/a "
+        "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object>: Failed to establish a new "
+        "connection: [Errno 111] Connection refused'))\")"
     )
+    refused = etcd.EtcdConnectionFailed(f"Connection to etcd failed due to {cause}", cause=RuntimeError(cause))
 
     assert _short_reason(refused) == "Connection refused"
-    assert _short_reason(requests.ReadTimeout("Read timed out. (read timeout=10)")) == "timed out"
-    assert _short_reason(requests.ConnectionError("weird")) == "ConnectionError"
+    assert _short_reason(etcd.EtcdConnectionFailed("Read timed out. (read timeout=10)")) == "timed out"
+    assert _short_reason(etcd.EtcdConnectionFailed("weird\nthing")) == "weird thing"
 
 
 class TestHolderGone:
