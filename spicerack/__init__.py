@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from spicerack.debmonitor import Debmonitor as Debmonitor
     from spicerack.dhcp import DHCP as DHCP
     from spicerack.dnsdisc import Discovery as Discovery
+    from spicerack.elasticsearch_cluster import ElasticsearchClusters as ElasticsearchClusters
+    from spicerack.elasticsearch_cluster import create_elasticsearch_clusters as create_elasticsearch_clusters
     from spicerack.exceptions import RunCookbookError as RunCookbookError
     from spicerack.ganeti import Ganeti as Ganeti
     from spicerack.icinga import ICINGA_DOMAIN as ICINGA_DOMAIN
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from spicerack.redfish import Redfish as Redfish
     from spicerack.redfish import RedfishDell as RedfishDell
     from spicerack.redfish import RedfishSupermicro as RedfishSupermicro
+    from spicerack.redis_cluster import RedisCluster as RedisCluster
     from spicerack.remote import Remote as Remote
     from spicerack.remote import RemoteError as RemoteError
     from spicerack.remote import RemoteHosts as RemoteHosts
@@ -1011,6 +1014,49 @@ class Spicerack:
 
         configuration = _resolve("load_yaml_config")(self._spicerack_config_dir / "kafka" / "config.yaml")
         return Kafka(kafka_config=configuration, dry_run=self._dry_run)
+
+    def redis_cluster(self, cluster: str) -> "RedisCluster":
+        """Return the client of the Redis cluster ``cluster``, described by ``redis_cluster/<cluster>.yaml``.
+
+        The file has the ``password`` of the instances and, under ``shards``, for each datacenter the ``host`` and
+        ``port`` of each shard's instance. The Redis client library is imported on the first call.
+
+        Raises:
+            spicerack.redis_cluster.RedisClusterError: if the file is missing or invalid.
+
+        """
+        redis_cluster_class = _resolve("RedisCluster")
+        cluster_client: RedisCluster = redis_cluster_class(
+            cluster, self.config_dir / "redis_cluster", dry_run=self._dry_run
+        )
+        return cluster_client
+
+    def elasticsearch_clusters(
+        self, clustergroup: str, write_queue_datacenters: Sequence[str]
+    ) -> "ElasticsearchClusters":
+        """Return the clients of the Elasticsearch clusters of a cluster group, from ``elasticsearch/config.yaml``.
+
+        The file maps, under ``search``, each cluster group (e.g. ``search_eqiad``) to its clusters' names and
+        endpoint URLs. The write queues are checked on the Prometheus of ``write_queue_datacenters``.
+
+        Arguments:
+            clustergroup: the name of the cluster group.
+            write_queue_datacenters: the datacenters whose Prometheus to query for the CirrusSearch write queues.
+
+        Raises:
+            spicerack.elasticsearch_cluster.ElasticsearchClusterError: if the cluster group is not in the file.
+
+        """
+        configuration = _resolve("load_yaml_config")(self.config_dir / "elasticsearch" / "config.yaml")
+        clusters: ElasticsearchClusters = _resolve("create_elasticsearch_clusters")(
+            configuration,
+            clustergroup,
+            write_queue_datacenters,
+            self.remote(),
+            self.prometheus(),
+            dry_run=self._dry_run,
+        )
+        return clusters
 
     # -- accessors of the inventory and platform clients (keep this marker) --
 
