@@ -12,12 +12,10 @@ from tests.integration.servers.etcd_v2 import *  # noqa: F403
 from tests.integration.servers.http import *  # noqa: F403
 from tests.integration.servers.https import *  # noqa: F403
 from tests.integration.servers.ipmi import *  # noqa: F403
-from tests.integration.servers.kubernetes import *  # noqa: F403
 from tests.integration.servers.mariadb import *  # noqa: F403
 from tests.integration.servers.netbox import *  # noqa: F403
 from tests.integration.servers.ngircd import *  # noqa: F403
 from tests.integration.servers.prometheus import *  # noqa: F403
 from tests.integration.servers.redfish import *  # noqa: F403
-from tests.integration.servers.redis import *  # noqa: F403
 from tests.integration.servers.sshd import *  # noqa: F403
 from tests.integration.servers.tcpircbot import *  # noqa: F403
