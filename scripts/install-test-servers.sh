@@ -19,6 +19,7 @@ declare -A PACKAGE_FOR_BINARY=(
     [ipmitool]=ipmitool
     [ipmi_sim]=openipmi
     [dhcpd]=isc-dhcp-server
+    [redis-server]=redis-server
 )
 
 missing=()

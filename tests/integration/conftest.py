@@ -17,5 +17,6 @@ from tests.integration.servers.netbox import *  # noqa: F403
 from tests.integration.servers.ngircd import *  # noqa: F403
 from tests.integration.servers.prometheus import *  # noqa: F403
 from tests.integration.servers.redfish import *  # noqa: F403
+from tests.integration.servers.redis import *  # noqa: F403
 from tests.integration.servers.sshd import *  # noqa: F403
 from tests.integration.servers.tcpircbot import *  # noqa: F403
