@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from spicerack.elasticsearch_cluster import create_elasticsearch_clusters as create_elasticsearch_clusters
     from spicerack.exceptions import RunCookbookError as RunCookbookError
     from spicerack.ganeti import Ganeti as Ganeti
+    from spicerack.hosts import Host as Host
     from spicerack.icinga import ICINGA_DOMAIN as ICINGA_DOMAIN
     from spicerack.icinga import IcingaHosts as IcingaHosts
     from spicerack.ipmi import Ipmi as Ipmi
@@ -66,6 +67,9 @@ if TYPE_CHECKING:
     from spicerack.locking import get_lock_instance as get_lock_instance
     from spicerack.mediawiki import MediaWiki as MediaWiki
     from spicerack.mysql import Mysql as Mysql
+    from spicerack.netbox import MANAGEMENT_IFACE_NAME as MANAGEMENT_IFACE_NAME
+    from spicerack.netbox import Netbox as Netbox
+    from spicerack.netbox import NetboxServer as NetboxServer
     from spicerack.orchestrator import Orchestrator as Orchestrator
     from spicerack.peeringdb import PeeringDB as PeeringDB
     from spicerack.puppet import PuppetHosts as PuppetHosts
@@ -1057,6 +1061,60 @@ class Spicerack:
             dry_run=self._dry_run,
         )
         return clusters
+
+    def netbox(self, *, read_write: bool = False) -> "Netbox":
+        """Return a client of the Netbox API, set up from ``<config_dir>/netbox/config.yaml``.
+
+        The file's keys: ``api_url`` (the Netbox URL), ``api_token_ro`` and ``api_token_rw`` (API tokens). The
+        read-write token is used only when asked for and not in DRY-RUN mode.
+
+        Arguments:
+            read_write: whether the client needs the read-write token.
+
+        Raises:
+            spicerack.netbox.NetboxError: if the file cannot be read or misses one of those keys.
+
+        """
+        from spicerack.netbox import netbox_from_config  # noqa: PLC0415 - imported on first use
+
+        return netbox_from_config(self._spicerack_config_dir, read_write=read_write, dry_run=self._dry_run)
+
+    def netbox_server(self, hostname: str, *, read_write: bool = False) -> "NetboxServer":
+        """Return the Netbox data of a server, physical device or virtual machine.
+
+        Arguments:
+            hostname: the server's short name (not its FQDN).
+            read_write: whether the client needs the read-write token, to change the server.
+
+        Raises:
+            spicerack.netbox.NetboxError: if the server cannot be found or loaded.
+
+        """
+        return self.netbox(read_write=read_write).get_server(hostname)
+
+    def netbox_master_host(self) -> "RemoteHosts":
+        """Return the active Netbox server: the host whose PTR record is the address of its Discovery record."""
+        from spicerack.netbox import NETBOX_DISCOVERY_RECORD  # noqa: PLC0415 - imported on first use
+
+        dns = self.dns()
+        hostname = dns.resolve_ptr(dns.resolve_ips(NETBOX_DISCOVERY_RECORD)[0])[0]
+        return self.remote().query(hostname)
+
+    def host(self, name: str, *, netbox_read_write: bool = False) -> "Host":
+        """Return a single server, found in Netbox, with the accessors of the clients that act on it.
+
+        Arguments:
+            name: the server's short name as in Netbox.
+            netbox_read_write: whether its Netbox data is loaded with the read-write token.
+
+        Raises:
+            spicerack.hosts.HostError: if the server is not in Netbox.
+            spicerack.netbox.NetboxError: if its Netbox data cannot be loaded.
+
+        """
+        from spicerack.hosts import Host  # noqa: PLC0415 - imported on first use
+
+        return Host(name, self, netbox_read_write=netbox_read_write)
 
     # -- accessors of the inventory and platform clients (keep this marker) --
 
