@@ -565,8 +565,11 @@ class Spicerack:
             config=load_mediawiki_config(self._spicerack_config_dir),
         )
 
-    def service_catalog(self) -> "Catalog":
-        """Return Puppet's ``service::catalog``, read from ``service/service.yaml`` (loaded once).
+    def service_catalog(self, *, refresh: bool = False) -> "Catalog":
+        """Return Puppet's ``service::catalog``, read from ``service/service.yaml`` once and then kept.
+
+        Arguments:
+            refresh: read the file again (and keep the new catalog).
 
         Raises:
             spicerack.service.ServiceError: if the catalog file cannot be read or is not a mapping of services.
@@ -575,7 +578,7 @@ class Spicerack:
             spicerack.dnsdisc.DiscoveryError: if ``discovery/authdns.yaml`` is invalid.
 
         """
-        if self._service_catalog is None:
+        if self._service_catalog is None or refresh:
             from spicerack.service import Catalog, load_catalog  # noqa: PLC0415 - imported on first use
 
             self._service_catalog = Catalog(
@@ -790,29 +793,36 @@ class Spicerack:
         return AptGetHosts(remote_hosts)
 
     def management_password(self) -> str:
-        """Return the management consoles' password, asked once per instance unless ``$MGMT_PASSWORD`` is set.
+        """Return the management consoles' password, kept for the life of the instance.
 
-        Raises:
-            spicerack.exceptions.SpicerackError: if the password is empty.
+        It is the ``mgmt_password`` of ``<config_dir>/management/config.yaml``; when the file or the key is missing or
+        empty, it is asked to the operator (without echo).
 
         """
         if not self._management_password:
-            from spicerack.interactive import get_management_password  # noqa: PLC0415 - imported on first use
+            from wmflib.config import load_yaml_config  # noqa: PLC0415 - imported on first use
 
-            self._management_password = get_management_password()
+            config = load_yaml_config(self.config_dir / "management" / "config.yaml", raises=False)
+            password = config.get("mgmt_password", "") if isinstance(config, dict) else ""
+            if not password:
+                from wmflib.interactive import get_secret  # noqa: PLC0415 - only when there is someone to ask
+
+                password = get_secret("Management Password")
+            self._management_password = str(password)
         return self._management_password
 
-    def ipmi(self, target: str, *, port: int | None = None) -> "Ipmi":
+    def ipmi(self, target: str, username: str, *, port: int | None = None) -> "Ipmi":
         """Return a client to send IPMI commands to a management console with the management password.
 
         Arguments:
             target: the management console's FQDN or IP address.
+            username: the management console account to use.
             port: the console's UDP port, when not IPMI's standard 623.
 
         """
         from spicerack.ipmi import Ipmi  # noqa: PLC0415 - imported on first use
 
-        return Ipmi(target, self.management_password(), dry_run=self._dry_run, port=port)
+        return Ipmi(target, self.management_password(), username=username, dry_run=self._dry_run, port=port)
 
     def redfish(
         self,
@@ -821,7 +831,7 @@ class Spicerack:
         password: str = "",
         *,
         mgmt_address: str = "",
-        manufacturer: str = "dell",
+        manufacturer: str = "",
         scheme: str = "https",
         port: int | None = None,
     ) -> "Redfish":
@@ -846,12 +856,16 @@ class Spicerack:
         """
         from spicerack.redfish import create_redfish  # noqa: PLC0415 - imported on first use
 
+        if not password:
+            password = self.management_password()
+        # The reference looks the console's address and the manufacturer up in Netbox: that lookup belongs here,
+        # when neither mgmt_address nor manufacturer is given.
         return create_redfish(
             hostname,
             username,
-            password or self.management_password(),
+            password,
             mgmt_address=mgmt_address,
-            manufacturer=manufacturer,
+            manufacturer=manufacturer or "dell",
             dry_run=self._dry_run,
             scheme=scheme,
             port=port,

@@ -4,10 +4,9 @@ The password travels in ``ipmitool``'s environment (``-E``), never on its comman
 """
 
 import logging
-import os
-import subprocess
 from collections.abc import Sequence
 from datetime import timedelta
+from subprocess import PIPE, CalledProcessError, run
 
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
@@ -40,14 +39,17 @@ class IpmiCheckError(SpicerackCheckError):
 
 
 class Ipmi:
-    """Send IPMI commands to one management console, as ``root``, with ``ipmitool``."""
+    """Send IPMI commands to one management console with ``ipmitool``."""
 
-    def __init__(self, target: str, password: str, dry_run: bool = True, *, port: int | None = None) -> None:
+    def __init__(
+        self, target: str, password: str, username: str = "root", dry_run: bool = True, *, port: int | None = None
+    ) -> None:
         """Set up the client; nothing is contacted yet.
 
         Arguments:
             target: the management console's FQDN or IP address.
-            password: the password of the console's ``root`` account.
+            password: the password of the account.
+            username: the console's account to use.
             dry_run: whether this is a DRY-RUN: commands that change something are only logged.
             port: the console's UDP port, when not IPMI's standard 623.
 
@@ -56,6 +58,7 @@ class Ipmi:
         self._target = target
         self._port = port
         self._dry_run = dry_run
+        self._username = username
 
     def command(self, command_parts: list[str], is_safe: bool = False, hide_parts: tuple[int, ...] = ()) -> str:
         """Run one ``ipmitool`` command on the management console and return its standard output.
@@ -72,7 +75,7 @@ class Ipmi:
         base = ["ipmitool", "-I", "lanplus", "-H", self._target]
         if self._port is not None:
             base += ["-p", str(self._port)]
-        base += ["-U", "root", "-E"]
+        base += ["-U", self._username, "-E"]
         secrets = [command_parts[index] for index in hide_parts]
         shown = [REDACTED if index in hide_parts else part for index, part in enumerate(command_parts)]
         logger.info("Running IPMI command: %s", " ".join(base + shown))
@@ -80,18 +83,19 @@ class Ipmi:
         if self._dry_run and not is_safe:
             return ""
 
-        environment = {"PATH": os.environ.get("PATH", os.defpath), **self.env}
+        # Only the password in the environment: ipmitool is looked up in the default path (/bin:/usr/bin).
+        # Its standard error goes to the operator's terminal, as the reference does.
         try:
-            result = subprocess.run(base + command_parts, env=environment, capture_output=True, text=True, check=False)
+            result = run(base + command_parts, env=self.env.copy(), stdout=PIPE, check=True)
+        except CalledProcessError as e:
+            details = self._redact((e.output or b"").decode(errors="replace").strip(), secrets)
+            raise IpmiError(f"Remote IPMI for {self._target} failed (exit={e.returncode}): {details}") from e
         except OSError as e:
             raise IpmiError(f"Unable to run ipmitool for {self._target}: {e}") from e
 
-        if result.returncode != 0:
-            details = self._redact(f"{result.stdout.strip()} {result.stderr.strip()}".strip(), secrets)
-            raise IpmiError(f"Remote IPMI for {self._target} failed (exit={result.returncode}): {details}")
-
-        logger.debug(result.stdout)
-        return result.stdout
+        output = result.stdout.decode(errors="replace")
+        logger.debug(output)
+        return output
 
     def check_connection(self) -> None:
         """Make sure the management console answers IPMI commands with the given credentials.
@@ -162,7 +166,7 @@ class Ipmi:
         self.command(["chassis", "power", operation])
 
     def reset_password(self, username: str, password: str) -> None:
-        """Set a new password for an account of the console; for ``root``, this client then uses it.
+        """Set a new password for an account of the console; for this client's own account, it then uses it.
 
         Arguments:
             username: the account's name, looked up in the user list of channel 1, else of channel 2.
@@ -189,18 +193,18 @@ class Ipmi:
         if result != f"Set User Password command successful (user {user_id})\n":
             raise IpmiError(f"Password reset failed for username: {username}")
 
-        if username == "root":
-            self._use_new_root_password(password)
+        if username == self._username:
+            self._use_new_password(password)
 
-    def _use_new_root_password(self, password: str) -> None:
-        """Switch this client to the new root password, going back to the old one if it does not work."""
+    def _use_new_password(self, password: str) -> None:
+        """Switch this client to its account's new password, going back to the old one if it does not work."""
         previous = self.env[IPMITOOL_PASSWORD_ENV]
         self.env[IPMITOOL_PASSWORD_ENV] = password
         try:
             self.check_connection()
         except IpmiError as e:
             self.env[IPMITOOL_PASSWORD_ENV] = previous
-            raise IpmiError("Password reset failed for username: root") from e
+            raise IpmiError(f"Password reset failed for username: {self._username}") from e
 
     def _set_boot_override(self, boot_flag: str, expected_device: str, failure: str) -> None:
         """Set the boot device flag for the next boot and verify the console reports the expected device."""

@@ -10,8 +10,8 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from io import BufferedReader
 from pathlib import Path
@@ -132,6 +132,8 @@ class Redfish:
     """The BIOS attribute holding the boot mode (UEFI or legacy)."""
     http_boot_target = ""
     """The ``BootSourceOverrideTarget`` value that boots over UEFI HTTP."""
+    admin = "NAMAZU"
+    """The username of the factory administrator account, whose account types new administrators copy."""
 
     def __init__(
         self,
@@ -355,14 +357,14 @@ class Redfish:
             raise RedfishError(str(e)) from e
 
     def check_connection(self) -> None:
-        """Check that the Redfish API answers an authenticated read of the computer system.
+        """Check that the Redfish API answers at its root, ``/redfish``.
 
         Raises:
             spicerack.redfish.RedfishError: if the API cannot be reached or refuses the credentials.
 
         """
         logger.info("Testing Redfish API connection to %s (%s)", self._hostname, self._interface.ip)
-        self.request("get", self.system_manager)
+        self.request("get", "/redfish")
 
     def _parse_submit_task(self, response: Response) -> str:
         """Return the URI of the task started by a request, from its HTTP 202 response's ``Location`` header."""
@@ -465,7 +467,7 @@ class Redfish:
             return self.multipush_upload(file_handle, file_path.name, reboot)
 
     @retry(
-        tries=30,
+        tries=60,
         delay=timedelta(seconds=30),
         backoff_mode="constant",
         exceptions=(RedfishTaskNotCompletedError,),
@@ -473,7 +475,7 @@ class Redfish:
         dynamic_params_callbacks=(_one_try_in_dry_run,),
     )
     def poll_task(self, uri: str) -> dict[str, Any]:
-        """Poll a task until it completes and return its results (every 30 seconds, for up to 15 minutes).
+        """Poll a task until it completes and return its results (every 30 seconds, for up to 30 minutes).
 
         A task is completed when the API returns its data instead of the task resource (HTTP 200 without
         ``@odata.id``), or when the task has an ``EndTime`` or a final ``TaskState``. The task's messages are logged
@@ -483,7 +485,7 @@ class Redfish:
             uri: the URI of the task, as returned by :py:meth:`submit_task`.
 
         Raises:
-            spicerack.redfish.RedfishError: if the response is not HTTP 200 or 202.
+            spicerack.redfish.RedfishError: if the response is not HTTP 200, 202 or 204 (no content: completed).
             spicerack.redfish.RedfishTaskNotCompletedError: if the task is still not completed after the last poll.
 
         """
@@ -491,8 +493,10 @@ class Redfish:
             return {}
 
         response = self.request("get", uri)
-        if response.status_code not in (200, 202):
+        if response.status_code not in (200, 202, 204):
             raise RedfishError(f"{uri} returned HTTP {response.status_code}:\n{response.text}")
+        if response.status_code == 204:
+            return {}  # Completed, without content
 
         try:
             results: dict[str, Any] = response.json()
@@ -584,6 +588,128 @@ class Redfish:
 
         raise RedfishError(f"Unable to find account for username {username}")
 
+    def find_accounts(self) -> dict[str, dict[str, Any]]:
+        """Return the accounts configured on the management console, by username (free slots left out).
+
+        Each account is its resource as read, plus the ``ETag`` header of its GET response under the ``ETag`` key.
+
+        Raises:
+            spicerack.redfish.RedfishError: if a request fails.
+
+        """
+        accounts: dict[str, dict[str, Any]] = {}
+        for _uri, account, etag in self._iter_accounts(self._get_json(f"{self.account_manager}/Accounts")):
+            if account.get("UserName"):  # Unused slots have an empty username
+                accounts[account["UserName"]] = {**account, "ETag": etag}
+        return accounts
+
+    def delete_account(self, username: str) -> None:
+        """Delete the account with the given username.
+
+        Arguments:
+            username: the account's username.
+
+        Raises:
+            spicerack.redfish.RedfishError: if there is no such account or the deletion fails.
+
+        """
+        accounts = self.find_accounts()
+        if username not in accounts:
+            raise RedfishError(f"The account {username} is not configured in the BMC.")
+        self.request("delete", accounts[username]["@odata.id"])
+
+    def add_account(
+        self, username: str, password: str, role: RedfishUserRoles = RedfishUserRoles.ADMINISTRATOR
+    ) -> None:
+        """Create an enabled account.
+
+        When the accounts collection accepts a POST the account is created there; otherwise (e.g. Dell) the first
+        free pre-allocated slot after slot 1 (reserved) is filled with a PATCH. A new administrator is then given
+        the account types (and OEM account types) of the factory administrator :py:attr:`admin`, if they differ,
+        so that it can use IPMI and the serial console as well.
+
+        Arguments:
+            username: the new account's username.
+            password: its password.
+            role: its role.
+
+        Raises:
+            spicerack.redfish.RedfishError: if there is no free slot or the account can't be created.
+
+        """
+        response = self.request("get", f"{self.account_manager}/Accounts")
+        collection = response.json()
+        allowed = [method.strip().upper() for method in response.headers.get("Allow", "").split(",")]
+        account = {"UserName": username, "Password": password, "RoleId": role.value, "Enabled": True}
+        logger.info("Creating account %s", username)
+        if "POST" in allowed:
+            created = self.request("post", f"{self.account_manager}/Accounts", json=account, timeout=30)
+            account_uri = str(created.json()["@odata.id"])
+        else:
+            account_uri, etag = self._free_account_slot(collection, username)
+            self.request("patch", account_uri, json=account, headers=self._if_match(etag), timeout=30)
+        logger.info("Account %s created at %s", username, account_uri)
+
+        if role is RedfishUserRoles.ADMINISTRATOR:
+            self._copy_admin_account_types(collection, username, account_uri)
+
+    def _iter_accounts(self, collection: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+        """Read each account of the collection: its URI, resource and ETag header."""
+        for member in collection.get("Members", []):
+            uri = str(member["@odata.id"])
+            response = self.request("get", uri)
+            yield uri, response.json(), response.headers.get("ETag", "")
+
+    @staticmethod
+    def _is_reserved_slot(uri: str) -> bool:
+        return uri.rsplit("/", 1)[-1] == "1"
+
+    def _free_account_slot(self, collection: Mapping[str, Any], username: str) -> tuple[str, str]:
+        """Return the URI and ETag of the first unused, disabled account slot, skipping the reserved slot 1."""
+        for uri, account, etag in self._iter_accounts(
+            {"Members": [m for m in collection.get("Members", []) if not self._is_reserved_slot(m["@odata.id"])]}
+        ):
+            if account.get("UserName") == "" and not account.get("Enabled"):
+                return uri, etag
+        raise RedfishError(f"No free account slot available to create user {username}")
+
+    def _copy_admin_account_types(self, collection: Mapping[str, Any], username: str, account_uri: str) -> None:
+        admin_types = self._admin_account_types(collection)
+        if not admin_types:
+            logger.info("No AccountTypes found for the admin user.")
+            return
+        logger.info("Setting AccountTypes equal to the admin user")
+        response = self.request("get", account_uri)
+        new_account = response.json()
+        if all(new_account.get(key) == value for key, value in admin_types.items()):
+            return
+        logger.info("Setting AccountTypes, %s, for %s account.", admin_types, username)
+        self.request(
+            "patch",
+            account_uri,
+            json=admin_types,
+            headers=self._if_match(response.headers.get("ETag", "")),
+            timeout=30,
+        )
+
+    def _admin_account_types(self, collection: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the ``AccountTypes`` (and ``OEMAccountTypes`` when OEM is one) of the factory admin account."""
+        members = [m for m in collection.get("Members", []) if not self._is_reserved_slot(m["@odata.id"])]
+        for _uri, account, _etag in self._iter_accounts({"Members": members}):
+            if account.get("UserName") == self.admin and "AccountTypes" in account:
+                types = {"AccountTypes": account["AccountTypes"]}
+                if "OEM" in account["AccountTypes"]:
+                    types["OEMAccountTypes"] = account["OEMAccountTypes"]
+                return types
+        return {}
+
+    @staticmethod
+    def _if_match(etag: str) -> dict[str, str]:
+        """The ``If-Match`` header for an ETag; none for a weak ETag, which some iDRAC 10 firmware fails to match."""
+        if not etag or etag.startswith("W/"):
+            return {}
+        return {"If-Match": etag}
+
     def change_user_password(self, username: str, password: str) -> None:
         """Set a new password for the account with the given username.
 
@@ -599,8 +725,9 @@ class Redfish:
         """
         user_uri, etag = self.find_account(username)
         logger.info("Changing password for the account with username %s: %s", username, user_uri)
+        # Recent Dell consoles can take longer than the default timeout to answer a PATCH.
         response = self.request(
-            "patch", user_uri, json={"UserName": username, "Password": password}, headers={"If-Match": etag}
+            "patch", user_uri, json={"Password": password}, headers=self._if_match(etag), timeout=30
         )
         if response.status_code != 200:
             raise RedfishError(f"Got unexpected HTTP {response.status_code}, expected 200:\n{response.text}")
@@ -630,8 +757,11 @@ class Redfish:
 
     @property
     def is_uefi(self) -> bool:
-        """Whether the server boots in UEFI mode (as opposed to legacy BIOS)."""
-        raise NotImplementedError(f"{type(self).__name__} does not know where to read the boot mode")
+        """Whether the server boots in UEFI mode; a BIOS without a boot mode setting means a UEFI-only server."""
+        attributes = self._get_json(f"{self.system_manager}/Bios").get("Attributes", {})
+        if self.boot_mode_attribute not in attributes:
+            return True
+        return "efi" in str(attributes[self.boot_mode_attribute]).lower()
 
     def chassis_reset(self, action: ChassisResetPolicy) -> None:
         """Change the power state of the server with a ``ComputerSystem.Reset`` action.
@@ -703,8 +833,8 @@ class DellSCP:
 
     @property
     def timestamp(self) -> datetime:
-        """When the configuration was exported."""
-        return datetime.strptime(self._system_configuration["TimeStamp"], "%c")
+        """When the configuration was exported (the iDRAC's clock, in UTC)."""
+        return datetime.strptime(self._system_configuration["TimeStamp"], "%c").replace(tzinfo=UTC)
 
     @property
     def comments(self) -> list[str]:
@@ -826,6 +956,7 @@ class RedfishSupermicro(Redfish):
     reboot_message_id = "Event.1.0.SystemPowerAction"
     boot_mode_attribute = "BootModeSelect"
     http_boot_target = "Pxe"
+    admin = "ADMIN"
 
     def get_power_state(self) -> str:
         """Return the power state of the computer system (e.g. ``On``, ``Off``)."""
@@ -858,23 +989,6 @@ class RedfishSupermicro(Redfish):
 
         raise RedfishError("No MAC found on the PXE enabled interface")
 
-    def add_account(
-        self, username: str, password: str, role: RedfishUserRoles = RedfishUserRoles.ADMINISTRATOR
-    ) -> None:
-        """Create an enabled account.
-
-        Arguments:
-            username: the new account's username.
-            password: its password.
-            role: its role.
-
-        Raises:
-            spicerack.redfish.RedfishError: if the account can't be created.
-
-        """
-        account = {"UserName": username, "Password": password, "RoleId": role.value, "Enabled": True}
-        self.request("post", f"{self.account_manager}/Accounts", json=account)
-
     def force_http_boot_once(self) -> None:
         """Make the next boot, and only that one, a UEFI HTTP boot.
 
@@ -892,14 +1006,6 @@ class RedfishSupermicro(Redfish):
         }
         self.request("patch", self.system_manager, json={"Boot": boot})
 
-    @property
-    def is_uefi(self) -> bool:
-        """Whether the server boots in UEFI mode; servers whose BIOS has no boot mode setting are UEFI only."""
-        attributes = self._get_json(f"{self.system_manager}/Bios").get("Attributes", {})
-        if self.boot_mode_attribute not in attributes:
-            return True
-        return "efi" in str(attributes[self.boot_mode_attribute]).lower()
-
 
 class RedfishDell(Redfish):
     """Redfish API of Dell management consoles (iDRAC)."""
@@ -910,10 +1016,7 @@ class RedfishDell(Redfish):
     reboot_message_id = "RAC0182"
     boot_mode_attribute = "BootMode"
     http_boot_target = "UefiHttp"
-    scp_base_uri: str = "/redfish/v1/Managers/iDRAC.Embedded.1/Actions/Oem/EID_674_Manager"
-    """The prefix of the URIs of Dell's Server Configuration Profile actions."""
-    idrac_10_min_gen: int = 17
-    """The first server generation shipped with iDRAC 10."""
+    admin = "root"
 
     def __init__(
         self,
@@ -929,11 +1032,12 @@ class RedfishDell(Redfish):
         """Prepare the HTTP sessions; nothing is requested yet. See :py:class:`Redfish` for the arguments."""
         super().__init__(hostname, interface, username, password, dry_run=dry_run, scheme=scheme, port=port)
         self._generation = 0
+        self._hw_model = 0
 
     @property
     def log_entries(self) -> str:
-        """The URI of the Lifecycle Controller log entries; firmware older than 4.10 has it elsewhere."""
-        if self.firmware_version < version.Version("4.10"):
+        """The URI of the Lifecycle Controller log entries (elsewhere on iDRAC 9 and older before firmware 4.10)."""
+        if self.hw_model < 10 and self.firmware_version < version.Version("4.10"):
             return "/redfish/v1/Managers/Logs/Lclog"
         return super().log_entries
 
@@ -949,6 +1053,38 @@ class RedfishDell(Redfish):
                 self._generation = int(match.group(0))
         logger.debug("%s: iDRAC generation %s", self._hostname, self._generation)
         return self._generation
+
+    @property
+    def hw_model(self) -> int:
+        """The iDRAC hardware model number (e.g. 9 for iDRAC 9), read on first use and then kept."""
+        if not self._hw_model:
+            self._update_hw_model()
+        return self._hw_model
+
+    def _update_hw_model(self) -> int:
+        """Set the iDRAC model from the server generation; from generation 17 it is read from the iDRAC attributes."""
+        generation = self.generation
+        if generation < 13:
+            hw_model = "iDRAC 7"
+        elif generation == 13:
+            hw_model = "iDRAC 8"
+        elif generation <= 16:
+            hw_model = "iDRAC 9"
+        else:
+            uri = f"{self.oob_manager}/Oem/Dell/DellAttributes/{self.manager}"
+            hw_model = str(self._get_json(uri).get("Attributes", {}).get("Info.1.HWModel", ""))
+        match = re.fullmatch(r"iDRAC (\d+)", hw_model)
+        if match is None:
+            raise RedfishError(f"{self._hostname}: Unrecognized iDRAC hardware model '{hw_model}'")
+        self._hw_model = int(match.group(1))
+        logger.debug("%s: iDRAC hardware model is '%s'", self._hostname, self._hw_model)
+        return self._hw_model
+
+    @property
+    def scp_base_uri(self) -> str:
+        """The prefix of the URIs of the Server Configuration Profile actions (``OemManager`` from iDRAC 10)."""
+        endpoint = "OemManager" if self.hw_model >= 10 else "EID_674_Manager"
+        return f"{self.oob_manager}/Actions/Oem/{endpoint}"
 
     @retry(
         tries=240,
@@ -980,7 +1116,7 @@ class RedfishDell(Redfish):
 
     def _scp_target(self, target: DellSCPTargetPolicy) -> str | list[str]:
         # iDRAC 10 wants the Target as a list.
-        return [target.value] if self.generation >= self.idrac_10_min_gen else target.value
+        return [target.value] if self.hw_model >= 10 else target.value
 
     def scp_dump(
         self, target: DellSCPTargetPolicy = DellSCPTargetPolicy.ALL, *, allow_new_attributes: bool = False
@@ -1077,37 +1213,16 @@ class RedfishDell(Redfish):
             raise RedfishError("HTTP boot is only possible for UEFI hosts.")
         logger.info("Setting the next boot to UEFI HTTP for %s", self._hostname)
         boot = {"BootSourceOverrideEnabled": "Once", "BootSourceOverrideTarget": self.http_boot_target}
-        if self.generation >= self.idrac_10_min_gen:
+        if self.hw_model >= 10:
             uri = f"{self.system_manager}/Settings"
         else:
             uri = self.system_manager
             boot["BootSourceOverrideMode"] = "UEFI"  # Read-only on iDRAC 10
         self.request("patch", uri, json={"Boot": boot})
 
-    @property
-    def is_uefi(self) -> bool:
-        """Whether the BIOS boot mode is UEFI."""
-        attributes = self._get_json(f"{self.system_manager}/Bios").get("Attributes", {})
-        return "efi" in str(attributes.get(self.boot_mode_attribute, "")).lower()
-
 
 VENDOR_CLASSES: dict[str, type[Redfish]] = {"dell": RedfishDell, "supermicro": RedfishSupermicro}
 """The Redfish class for each supported manufacturer, by the manufacturer's lowercase name (Netbox's slug)."""
-
-
-def get_management_password() -> str:
-    """Return the management consoles' password, as :py:func:`spicerack.interactive.get_management_password` does.
-
-    Raises:
-        spicerack.redfish.RedfishError: if the password is empty.
-
-    """
-    from spicerack.interactive import get_management_password as get_password  # noqa: PLC0415 - only when needed
-
-    try:
-        return get_password()
-    except SpicerackError as e:
-        raise RedfishError(str(e)) from e
 
 
 def resolve_management_interface(address: str) -> TypeInterface:
@@ -1148,7 +1263,7 @@ def create_redfish(
         hostname: the server's name, used in logs; it is the management console's address too unless
             ``mgmt_address`` is given.
         username: the Redfish account.
-        password: its password; if empty, :py:func:`get_management_password` provides it.
+        password: its password.
         mgmt_address: the management console's IP address, hostname or FQDN.
         manufacturer: ``dell`` or ``supermicro`` (any case).
         dry_run: whether this is a DRY-RUN.
@@ -1168,9 +1283,7 @@ def create_redfish(
         ) from e
 
     interface = resolve_management_interface(mgmt_address or hostname)
-    return redfish_class(
-        hostname, interface, username, password or get_management_password(), dry_run=dry_run, scheme=scheme, port=port
-    )
+    return redfish_class(hostname, interface, username, password, dry_run=dry_run, scheme=scheme, port=port)
 
 
 def _task_completed(task: Mapping[str, Any]) -> bool:

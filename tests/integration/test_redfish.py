@@ -49,15 +49,20 @@ def dell(emulator: RedfishEmulator, *, dry_run: bool = False) -> RedfishDell:
     )
 
 
-def test_check_connection_passes_with_the_right_credentials(redfish_emulator, caplog):
+def test_check_connection_asks_the_service_root(redfish_emulator, caplog):
+    # As the reference, the check reads /redfish (the versions document of the Redfish specification), which
+    # sushy-emulator does not serve: the request reaches the service and its 404 is the check's error.
     caplog.set_level(logging.INFO, logger="spicerack.redfish")
-    supermicro(redfish_emulator).check_connection()
+    before = redfish_emulator.requests("GET", "/redfish")
+    with pytest.raises(RedfishError, match=r"GET https://127\.0\.0\.1:\d+/redfish returned HTTP 404"):
+        supermicro(redfish_emulator).check_connection()
+    assert redfish_emulator.requests("GET", "/redfish") == before + 1
     assert "Testing Redfish API connection to sm-host (127.0.0.1)" in caplog.text
 
 
-def test_check_connection_fails_with_wrong_credentials(redfish_emulator):
+def test_wrong_credentials_are_refused(redfish_emulator):
     with pytest.raises(RedfishError, match="returned HTTP 401"):
-        supermicro(redfish_emulator, password="wrong").check_connection()
+        supermicro(redfish_emulator, password="wrong").get_power_state()
 
 
 def test_http_error_is_logged_with_the_payload(redfish_emulator, caplog):

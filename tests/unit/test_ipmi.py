@@ -32,7 +32,10 @@ FORCE_PXE = BOOTPARAMS.format(data="0004000000", device="Force PXE")
 
 
 class FakeIpmitool:
-    """Stands in for subprocess.run: answers each ipmitool command from a table and records every call."""
+    """Stands in for subprocess.run: answers each ipmitool command from a table and records every call.
+
+    Like ipmitool run with ``check=True``, a non-zero exit raises CalledProcessError carrying the standard output.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], dict[str, str]]] = []
@@ -41,13 +44,17 @@ class FakeIpmitool:
     def answer(self, command: str, stdout: str = "", *, returncode: int = 0, stderr: str = "") -> None:
         self.answers[command] = lambda: (returncode, stdout, stderr)
 
-    def __call__(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def __call__(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
         env = kwargs["env"]
         assert isinstance(env, dict)
+        assert kwargs["stdout"] == subprocess.PIPE
+        assert kwargs["check"] is True
         self.calls.append((args, env))
         command = " ".join(args[args.index("-E") + 1 :])
-        returncode, stdout, stderr = self.answers[command]()
-        return subprocess.CompletedProcess(args, returncode, stdout, stderr)
+        returncode, stdout, _stderr = self.answers[command]()
+        if returncode:
+            raise subprocess.CalledProcessError(returncode, args, stdout.encode(), None)
+        return subprocess.CompletedProcess(args, returncode, stdout.encode(), None)
 
     def commands(self) -> list[str]:
         return [" ".join(args[args.index("-E") + 1 :]) for args, _ in self.calls]
@@ -56,12 +63,26 @@ class FakeIpmitool:
 @pytest.fixture
 def ipmitool(monkeypatch) -> FakeIpmitool:
     fake = FakeIpmitool()
-    monkeypatch.setattr("spicerack.ipmi.subprocess.run", fake)
+    monkeypatch.setattr("spicerack.ipmi.run", fake)
     return fake
 
 
 def make(*, dry_run: bool = False) -> Ipmi:
     return Ipmi("db1001.mgmt.example.org", PASSWORD, dry_run=dry_run)
+
+
+def test_username_is_the_third_positional_argument_and_defaults_to_root(ipmitool):
+    ipmitool.answer("chassis power status", "Chassis Power is on\n")
+    Ipmi("10.0.0.1", PASSWORD).power_status()
+    Ipmi("10.0.0.1", PASSWORD, "wmfroot", False).power_status()
+    assert [args[args.index("-U") + 1] for args, _ in ipmitool.calls] == ["root", "wmfroot"]
+    assert Ipmi("10.0.0.1", PASSWORD, "wmfroot", False)._dry_run is False
+
+
+def test_environment_holds_only_the_password(ipmitool):
+    ipmitool.answer("chassis power status", "Chassis Power is on\n")
+    make().power_status()
+    assert ipmitool.calls[0][1] == {"IPMITOOL_PASSWORD": PASSWORD}
 
 
 def test_command_passes_the_password_only_in_the_environment(ipmitool, caplog):
@@ -98,8 +119,8 @@ def test_failure_is_a_clear_error_without_secrets(ipmitool, caplog):
     caplog.set_level(logging.DEBUG)
     ipmitool.answer(
         "user set password 3 new-password-1234 16",
+        "Set User Password command failed for new-password-1234 and current-root-pw1\n",
         returncode=1,
-        stderr="Set User Password command failed for new-password-1234 and current-root-pw1\n",
     )
     with pytest.raises(IpmiError, match=r"Remote IPMI for db1001\.mgmt\.example\.org failed \(exit=1\)") as error:
         make().command(["user", "set", "password", "3", "new-password-1234", "16"], hide_parts=(4,))
@@ -114,7 +135,7 @@ def test_missing_ipmitool_is_an_ipmi_error(monkeypatch):
     def missing(*args: object, **kwargs: object) -> None:
         raise FileNotFoundError(2, "No such file or directory", "ipmitool")
 
-    monkeypatch.setattr("spicerack.ipmi.subprocess.run", missing)
+    monkeypatch.setattr("spicerack.ipmi.run", missing)
     with pytest.raises(IpmiError, match=r"Unable to run ipmitool for db1001\.mgmt\.example\.org"):
         make().check_connection()
 
@@ -231,6 +252,16 @@ def test_reset_password_of_another_account(ipmitool):
     client = make()
     client.reset_password("operator", "operator-new-pw-1")
     assert client.env["IPMITOOL_PASSWORD"] == PASSWORD
+
+
+def test_reset_password_of_its_own_account_switches_to_it(ipmitool):
+    ipmitool.answer("user list 1", USER_LIST)
+    ipmitool.answer("user set password 3 operator-new-pw-1 20", "Set User Password command successful (user 3)\n")
+    ipmitool.answer("chassis power status", "Chassis Power is on\n")
+    client = Ipmi("db1001.mgmt.example.org", PASSWORD, username="operator", dry_run=False)
+    client.reset_password("operator", "operator-new-pw-1")
+    assert client.env["IPMITOOL_PASSWORD"] == "operator-new-pw-1"
+    assert ipmitool.calls[-1][0][ipmitool.calls[-1][0].index("-U") + 1] == "operator"
 
 
 def test_reset_password_looks_on_channel_2(ipmitool):

@@ -31,7 +31,6 @@ from spicerack.redfish import (
     RedfishTaskNotCompletedError,
     RedfishUserRoles,
     create_redfish,
-    get_management_password,
     resolve_management_interface,
 )
 
@@ -40,6 +39,8 @@ BASE = "https://10.0.0.1"
 DELL_SYSTEM = "/redfish/v1/Systems/System.Embedded.1"
 DELL_MANAGER = "/redfish/v1/Managers/iDRAC.Embedded.1"
 SCP_ACTIONS = "/redfish/v1/Managers/iDRAC.Embedded.1/Actions/Oem/EID_674_Manager"
+SCP_ACTIONS_IDRAC10 = "/redfish/v1/Managers/iDRAC.Embedded.1/Actions/Oem/OemManager"
+DELL_ATTRIBUTES = "/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/DellAttributes/iDRAC.Embedded.1"
 TASK = "/redfish/v1/TaskService/Tasks/JID_1"
 
 
@@ -121,6 +122,7 @@ def make_dell(console: FakeConsole, *, dry_run: bool = False, model: str | None 
     attach(client, console)
     if model is not None:
         console.add("GET", DELL_MANAGER, {"Model": model, "FirmwareVersion": "6.10.30.00"})
+    console.add("GET", DELL_ATTRIBUTES, {"Attributes": {"Info.1.HWModel": "iDRAC 10"}})  # Read from generation 17
     return client
 
 
@@ -191,8 +193,9 @@ def test_unsupported_scheme():
 def test_request_sends_basic_auth_json_accept_and_never_verifies(console, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
     client = make_dell(console)
-    console.add("GET", DELL_SYSTEM, {"Id": "System.Embedded.1"})
+    console.add("GET", "/redfish", {"v1": "/redfish/v1/"})
     client.check_connection()
+    assert console.sent[-1].path_url == "/redfish"
     sent = console.sent[-1]
     assert sent.headers["Accept"] == "application/json"
     assert sent.headers["Authorization"].startswith("Basic ")
@@ -201,8 +204,8 @@ def test_request_sends_basic_auth_json_accept_and_never_verifies(console, monkey
 
 def test_request_error_logs_the_payload(console, caplog):
     client = make_dell(console)
-    console.add("GET", DELL_SYSTEM, {"error": {"code": "Base.1.0.AccessDenied"}}, status=401)
-    with pytest.raises(RedfishError, match=f"GET {BASE}{DELL_SYSTEM} returned HTTP 401"):
+    console.add("GET", "/redfish", {"error": {"code": "Base.1.0.AccessDenied"}}, status=401)
+    with pytest.raises(RedfishError, match=f"GET {BASE}/redfish returned HTTP 401"):
         client.check_connection()
     assert "Response payload: {'error': {'code': 'Base.1.0.AccessDenied'}}" in caplog.text
 
@@ -354,8 +357,8 @@ def test_poll_task_never_completes(console, no_sleep):
     console.add("GET", TASK, {"@odata.id": TASK, "Id": "JID_1", "TaskState": "Running", "TaskStatus": "OK"}, status=202)
     with pytest.raises(RedfishTaskNotCompletedError, match="JID_1 not completed yet: status=OK, state=Running"):
         client.poll_task(TASK)
-    assert len(console.requests_to("GET", TASK)) == 30
-    assert len(no_sleep) == 29
+    assert len(console.requests_to("GET", TASK)) == 60
+    assert len(no_sleep) == 59
 
 
 @pytest.mark.parametrize(
@@ -389,14 +392,14 @@ def test_poll_task_dry_run(console):
 def add_accounts(console: FakeConsole) -> None:
     accounts = "/redfish/v1/AccountService/Accounts"
     console.add("GET", accounts, {"Members": [{"@odata.id": f"{accounts}/1"}, {"@odata.id": f"{accounts}/2"}]})
-    console.add("GET", f"{accounts}/1", {"UserName": "operator"}, headers={"ETag": "W/etag1"})
-    console.add("GET", f"{accounts}/2", {"UserName": "root"}, headers={"ETag": "W/etag2"})
+    console.add("GET", f"{accounts}/1", {"UserName": "operator"}, headers={"ETag": '"etag1"'})
+    console.add("GET", f"{accounts}/2", {"UserName": "root"}, headers={"ETag": '"etag2"'})
 
 
 def test_find_account(console):
     client = make_dell(console)
     add_accounts(console)
-    assert client.find_account("root") == ("/redfish/v1/AccountService/Accounts/2", "W/etag2")
+    assert client.find_account("root") == ("/redfish/v1/AccountService/Accounts/2", '"etag2"')
     with pytest.raises(RedfishError, match="Unable to find account for username nobody"):
         client.find_account("nobody")
 
@@ -410,8 +413,9 @@ def test_change_own_password(console, caplog):
     client.change_user_password("root", "new-secret")
 
     patch = console.requests_to("PATCH", "/redfish/v1/AccountService/Accounts/2")[0]
-    assert json.loads(patch.body) == {"UserName": "root", "Password": "new-secret"}
-    assert patch.headers["If-Match"] == "W/etag2"
+    assert json.loads(patch.body) == {"Password": "new-secret"}
+    assert patch.headers["If-Match"] == '"etag2"'
+    assert console.send_kwargs[-1]["timeout"] == 30
     assert client._api_client.http_session.auth == ("root", "new-secret")
     assert client._upload_session.auth == ("root", "new-secret")
     assert "[Base.1.8.Success OK] Done | Resolution: " in caplog.text
@@ -442,12 +446,131 @@ def test_change_password_dry_run(console):
     assert client._api_client.http_session.auth == ("root", "secret")
 
 
-def test_supermicro_add_account(console):
+ACCOUNTS = "/redfish/v1/AccountService/Accounts"
+
+
+def account_slots(console: FakeConsole, slots: list[dict[str, Any]], *, allow: str = "GET, PATCH") -> None:
+    """Script the accounts collection and one resource per slot (numbered from 1), each with a strong ETag."""
+    console.add(
+        "GET",
+        ACCOUNTS,
+        {"Members": [{"@odata.id": f"{ACCOUNTS}/{i}"} for i in range(1, len(slots) + 1)]},
+        headers={"Allow": allow},
+    )
+    for number, slot in enumerate(slots, start=1):
+        resource = {"@odata.id": f"{ACCOUNTS}/{number}", "UserName": "", "Enabled": False, **slot}
+        console.add("GET", f"{ACCOUNTS}/{number}", resource, headers={"ETag": f'"etag-{number}"'})
+
+
+def bodies(console: FakeConsole, method: str, path: str) -> list[Any]:
+    return [json.loads(r.body) for r in console.requests_to(method, path)]
+
+
+def test_factory_admin_names():
+    assert (Redfish.admin, RedfishDell.admin, RedfishSupermicro.admin) == ("NAMAZU", "root", "ADMIN")
+
+
+def test_find_accounts_leaves_free_slots_out(console):
+    client = make_dell(console)
+    account_slots(console, [{}, {"UserName": "root", "Enabled": True}, {}, {"UserName": "ops", "Enabled": True}])
+    accounts = client.find_accounts()
+    assert list(accounts) == ["root", "ops"]
+    assert accounts["ops"]["@odata.id"] == f"{ACCOUNTS}/4"
+    assert accounts["ops"]["ETag"] == '"etag-4"'
+
+
+def test_delete_account(console):
+    client = make_dell(console)
+    account_slots(console, [{}, {"UserName": "root"}, {"UserName": "ops"}])
+    console.add("DELETE", f"{ACCOUNTS}/3", status=204)
+    client.delete_account("ops")
+    assert len(console.requests_to("DELETE", f"{ACCOUNTS}/3")) == 1
+    with pytest.raises(RedfishError, match=r"^The account nobody is not configured in the BMC\.$"):
+        client.delete_account("nobody")
+
+
+def test_delete_account_dry_run_sends_nothing(console):
+    client = make_dell(console, dry_run=True)
+    account_slots(console, [{}, {"UserName": "ops"}])
+    client.delete_account("ops")
+    assert {r.method for r in console.sent} == {"GET"}
+
+
+@pytest.mark.parametrize("role", list(RedfishUserRoles))
+def test_add_account_fills_the_first_free_slot_after_slot_1(console, role):
+    client = make_dell(console)
+    account_slots(console, [{}, {"UserName": "root", "Enabled": True}, {}, {}])
+    console.add("PATCH", f"{ACCOUNTS}/3", {})
+    client.add_account("batman", "secret-1", role)
+    patches = console.requests_to("PATCH", f"{ACCOUNTS}/3")
+    assert bodies(console, "PATCH", f"{ACCOUNTS}/3") == [
+        {"UserName": "batman", "Password": "secret-1", "RoleId": role.value, "Enabled": True}
+    ]
+    assert patches[0].headers["If-Match"] == '"etag-3"'
+    assert console.requests_to("POST", ACCOUNTS) == []
+
+
+def test_add_account_weak_etag_sends_no_if_match(console):
+    client = make_dell(console)
+    console.add("GET", ACCOUNTS, {"Members": [{"@odata.id": f"{ACCOUNTS}/1"}, {"@odata.id": f"{ACCOUNTS}/2"}]})
+    console.add("GET", f"{ACCOUNTS}/2", {"UserName": "", "Enabled": False}, headers={"ETag": 'W/"etag-2"'})
+    console.add("PATCH", f"{ACCOUNTS}/2", {})
+    client.add_account("batman", "secret-1", RedfishUserRoles.OPERATOR)
+    assert "If-Match" not in console.requests_to("PATCH", f"{ACCOUNTS}/2")[0].headers
+    assert console.requests_to("GET", f"{ACCOUNTS}/1") == []  # Slot 1 is reserved, never read
+
+
+def test_add_account_without_a_free_slot(console):
+    client = make_dell(console)
+    account_slots(console, [{}, {"UserName": "root", "Enabled": True}, {"UserName": "ops", "Enabled": True}])
+    with pytest.raises(RedfishError, match="No free account slot available to create user batman"):
+        client.add_account("batman", "secret-1")
+
+
+def test_add_account_posts_when_the_collection_allows_it(console):
     client = make_supermicro(console)
-    console.add("POST", "/redfish/v1/AccountService/Accounts", {}, status=201)
+    account_slots(console, [{"UserName": "ADMIN", "AccountTypes": ["Redfish"]}], allow="GET,POST")
+    console.add("POST", ACCOUNTS, {"@odata.id": f"{ACCOUNTS}/5"}, status=201)
+    console.add("GET", f"{ACCOUNTS}/5", {"UserName": "ops", "AccountTypes": ["Redfish"]})
     client.add_account("ops", "pw", RedfishUserRoles.OPERATOR)
-    body = json.loads(console.requests_to("POST", "/redfish/v1/AccountService/Accounts")[0].body)
-    assert body == {"UserName": "ops", "Password": "pw", "RoleId": "Operator", "Enabled": True}
+    assert bodies(console, "POST", ACCOUNTS) == [
+        {"UserName": "ops", "Password": "pw", "RoleId": "Operator", "Enabled": True}
+    ]
+    assert console.send_kwargs[-1]["timeout"] == 30
+    assert not any(r.method == "PATCH" for r in console.sent)
+
+
+def test_new_admin_gets_the_factory_admin_account_types(console, caplog):
+    caplog.set_level(logging.INFO, logger="spicerack.redfish")
+    client = make_supermicro(console)
+    admin_types = ["Redfish", "IPMI", "ManagerConsole"]
+    account_slots(console, [{}, {"UserName": "ADMIN", "AccountTypes": admin_types}], allow="GET, POST")
+    console.add("POST", ACCOUNTS, {"@odata.id": f"{ACCOUNTS}/3"}, status=201)
+    console.add("GET", f"{ACCOUNTS}/3", {"UserName": "batman", "AccountTypes": ["Redfish"]}, headers={"ETag": '"e3"'})
+    console.add("PATCH", f"{ACCOUNTS}/3", {})
+    client.add_account("batman", "secret-1")
+    assert bodies(console, "PATCH", f"{ACCOUNTS}/3") == [{"AccountTypes": admin_types}]
+    assert console.requests_to("PATCH", f"{ACCOUNTS}/3")[0].headers["If-Match"] == '"e3"'
+    assert "Setting AccountTypes equal to the admin user" in caplog.text
+
+
+def test_new_admin_copies_oem_account_types_only_when_they_differ(console):
+    client = make_dell(console)
+    types = {"AccountTypes": ["Redfish", "OEM"], "OEMAccountTypes": ["IPMI", "SOL"]}
+    account_slots(console, [{}, {"UserName": "root", **types}, {**types}])
+    console.add("PATCH", f"{ACCOUNTS}/3", {})
+    client.add_account("batman", "secret-1")
+    assert len(console.requests_to("PATCH", f"{ACCOUNTS}/3")) == 1  # The account only: its types already match
+
+
+def test_new_admin_without_admin_account_types(console, caplog):
+    caplog.set_level(logging.INFO, logger="spicerack.redfish")
+    client = make_dell(console)
+    account_slots(console, [{}, {"UserName": "root"}, {}])
+    console.add("PATCH", f"{ACCOUNTS}/3", {})
+    client.add_account("batman", "secret-1")
+    assert len(console.requests_to("PATCH", f"{ACCOUNTS}/3")) == 1
+    assert "No AccountTypes found for the admin user." in caplog.text
 
 
 # Information and versions
@@ -516,16 +639,23 @@ def test_last_reboot_none_is_the_epoch(console):
 
 def test_dell_log_entries_by_firmware(console):
     client = make_dell(console, model=None)
-    console.add("GET", DELL_MANAGER, {"FirmwareVersion": "2.70"})
-    console.add("GET", DELL_MANAGER, {"FirmwareVersion": "4.40"})
+    console.add("GET", DELL_MANAGER, {"Model": "14G Monolithic", "FirmwareVersion": "2.70"})  # The model, once
+    console.add("GET", DELL_MANAGER, {"Model": "14G Monolithic", "FirmwareVersion": "2.70"})
+    console.add("GET", DELL_MANAGER, {"Model": "14G Monolithic", "FirmwareVersion": "4.40"})
     assert client.log_entries == "/redfish/v1/Managers/Logs/Lclog"
+    assert client.log_entries == f"{DELL_MANAGER}/LogServices/Lclog/Entries"
+
+
+def test_dell_log_entries_of_idrac_10_ignore_the_firmware(console):
+    client = make_dell(console, model=None)
+    console.add("GET", DELL_MANAGER, {"Model": "17G Monolithic", "FirmwareVersion": "1.20.25.00"})
     assert client.log_entries == f"{DELL_MANAGER}/LogServices/Lclog/Entries"
 
 
 def test_wait_reboot_since(console, no_sleep):
     client = make_supermicro(console)
     entries = "/redfish/v1/Managers/1/LogServices/Log1/Entries"
-    console.add("GET", "/redfish/v1/Systems/1", {})
+    console.add("GET", "/redfish", {})
     old = {"MessageId": "Event.1.0.SystemPowerAction", "Created": "2024-01-01T10:00:00+00:00"}
     new = {"MessageId": "Event.1.0.SystemPowerAction", "Created": "2024-01-01T11:00:00+00:00"}
     console.add("GET", entries, {"Members": [old]})
@@ -536,7 +666,7 @@ def test_wait_reboot_since(console, no_sleep):
 
 def test_wait_reboot_since_dell_waits_for_the_api(console, no_sleep):
     client = make_dell(console)  # Generation 14: no extra wait before reading the log
-    console.add("GET", DELL_SYSTEM, {})
+    console.add("GET", "/redfish", {})
     new = {"MessageId": "IDRAC.2.7.RAC0182", "Created": "2024-01-01T11:00:00+00:00"}
     console.add("GET", f"{DELL_MANAGER}/LogServices/Lclog/Entries", {"Members": [new]})
     client.wait_reboot_since(datetime(2024, 1, 1, 10, tzinfo=UTC))
@@ -546,7 +676,7 @@ def test_wait_reboot_since_dell_waits_for_the_api(console, no_sleep):
 def test_wait_reboot_since_old_idrac_waits_first(console, no_sleep):
     client = make_dell(console, model=None)
     console.add("GET", DELL_MANAGER, {"Model": "13G Monolithic", "FirmwareVersion": "2.70"})
-    console.add("GET", DELL_SYSTEM, {})
+    console.add("GET", "/redfish", {})
     new = {"MessageId": "RAC0182", "Created": "2024-01-01T11:00:00+00:00"}
     console.add("GET", "/redfish/v1/Managers/Logs/Lclog", {"Members": [new]})
     client.wait_reboot_since(datetime(2024, 1, 1, 10, tzinfo=UTC))
@@ -555,7 +685,7 @@ def test_wait_reboot_since_old_idrac_waits_first(console, no_sleep):
 
 def test_wait_reboot_since_dry_run_tries_once(console, no_sleep):
     client = make_supermicro(console, dry_run=True)
-    console.add("GET", "/redfish/v1/Systems/1", {})
+    console.add("GET", "/redfish", {})
     console.add("GET", "/redfish/v1/Managers/1/LogServices/Log1/Entries", {"Members": []})
     with pytest.raises(RedfishError, match="no new reboot detected on ms1001"):
         client.wait_reboot_since(datetime(2024, 1, 1, tzinfo=UTC))
@@ -643,7 +773,7 @@ def test_scp_properties():
     config = scp()
     assert config.service_tag == "ABC1234"
     assert config.model == "PowerEdge R440"
-    assert config.timestamp == datetime(2024, 3, 5, 10, 20, 30)
+    assert config.timestamp == datetime(2024, 3, 5, 10, 20, 30, tzinfo=UTC)
     assert config.comments == ["Export type is Normal"]
     assert config.target is DellSCPTargetPolicy.ALL
     assert config.components == {
@@ -712,15 +842,18 @@ def test_scp_without_system_configuration():
         DellSCP({}, DellSCPTargetPolicy.ALL).service_tag  # noqa: B018
 
 
-@pytest.mark.parametrize(("model", "target"), [("14G Monolithic", "BIOS"), ("17G Monolithic", ["BIOS"])])
-def test_scp_dump(console, no_sleep, model, target):
+@pytest.mark.parametrize(
+    ("model", "actions", "target"),
+    [("14G Monolithic", SCP_ACTIONS, "BIOS"), ("17G Monolithic", SCP_ACTIONS_IDRAC10, ["BIOS"])],
+)
+def test_scp_dump(console, no_sleep, model, actions, target):
     client = make_dell(console, model=model)
-    console.add("POST", f"{SCP_ACTIONS}.ExportSystemConfiguration", status=202, headers={"Location": TASK})
+    console.add("POST", f"{actions}.ExportSystemConfiguration", status=202, headers={"Location": TASK})
     console.add("GET", TASK, SCP_CONFIG)
 
     config = client.scp_dump(DellSCPTargetPolicy.BIOS, allow_new_attributes=True)
 
-    body = json.loads(console.requests_to("POST", f"{SCP_ACTIONS}.ExportSystemConfiguration")[0].body)
+    body = json.loads(console.requests_to("POST", f"{actions}.ExportSystemConfiguration")[0].body)
     assert body == {"ExportFormat": "JSON", "ShareParameters": {"Target": target}}
     assert config.target is DellSCPTargetPolicy.BIOS
     assert config.service_tag == "ABC1234"
@@ -754,12 +887,12 @@ def test_scp_push_preview_never_reboots(console):
 
 def test_scp_push_apply(console):
     client = make_dell(console, model="17G Monolithic")
-    console.add("POST", f"{SCP_ACTIONS}.ImportSystemConfiguration", status=202, headers={"Location": TASK})
+    console.add("POST", f"{SCP_ACTIONS_IDRAC10}.ImportSystemConfiguration", status=202, headers={"Location": TASK})
     console.add("GET", TASK, {"@odata.id": TASK, "Id": "JID_1", "EndTime": "2024-01-01T00:00:01"})
 
     client.scp_push(scp(), reboot=DellSCPRebootPolicy.GRACEFUL, power_state=DellSCPPowerStatePolicy.OFF, preview=False)
 
-    body = json.loads(console.requests_to("POST", f"{SCP_ACTIONS}.ImportSystemConfiguration")[0].body)
+    body = json.loads(console.requests_to("POST", f"{SCP_ACTIONS_IDRAC10}.ImportSystemConfiguration")[0].body)
     assert (body["ShutdownType"], body["HostPowerState"], body["ShareParameters"]) == (
         "Graceful",
         "Off",
@@ -904,18 +1037,6 @@ def test_create_redfish_unsupported_manufacturer():
         create_redfish("db1001", "root", "pw", manufacturer="hpe")
 
 
-def test_create_redfish_asks_for_the_password(monkeypatch):
-    monkeypatch.setenv("MGMT_PASSWORD", "from-env")
-    client = create_redfish("10.0.0.3", "root", "")
-    assert client._api_client.http_session.auth == ("root", "from-env")
-
-
-def test_empty_management_password(monkeypatch):
-    monkeypatch.setenv("MGMT_PASSWORD", "")
-    with pytest.raises(RedfishError, match="Empty management password"):
-        get_management_password()
-
-
 def test_resolve_management_interface():
     assert resolve_management_interface("192.0.2.1") == ipaddress.ip_interface("192.0.2.1/32")
     assert resolve_management_interface("2001:db8::2") == ipaddress.ip_interface("2001:db8::2/128")
@@ -924,8 +1045,7 @@ def test_resolve_management_interface():
         resolve_management_interface("bad..name")
 
 
-def test_accessor(monkeypatch):
-    monkeypatch.delenv("MGMT_PASSWORD", raising=False)
+def test_accessor():
     client = Spicerack(dry_run=True).redfish("db1001", password="pw", mgmt_address="10.0.0.4", port=8443)
     assert type(client) is RedfishDell
     assert client.hostname == "db1001"
@@ -939,3 +1059,44 @@ def test_accessor_uses_the_hostname_as_address():
     assert type(client) is RedfishSupermicro
     assert str(client) == "admin@127.0.0.1 (127.0.0.1)"
     assert client._dry_run is False
+
+
+@pytest.mark.parametrize(
+    ("model", "hw_model"), [("iDRAC", 7), ("12G Monolithic", 7), ("13G Monolithic", 8), ("16G Monolithic", 9)]
+)
+def test_dell_hw_model_from_the_generation(console, model, hw_model):
+    client = make_dell(console, model=model)
+    assert client.hw_model == hw_model
+    assert client.hw_model == hw_model
+    assert console.requests_to("GET", DELL_ATTRIBUTES) == []
+    assert client.scp_base_uri == SCP_ACTIONS
+
+
+def test_dell_hw_model_of_generation_17_is_read_once(console):
+    client = make_dell(console, model="17G Monolithic")
+    assert client.hw_model == 10
+    assert client.hw_model == 10
+    assert len(console.requests_to("GET", DELL_ATTRIBUTES)) == 1
+    assert client.scp_base_uri == SCP_ACTIONS_IDRAC10
+
+
+def test_dell_unrecognized_hw_model(console):
+    client = make_dell(console, model="18G Monolithic")
+    console.routes[("GET", DELL_ATTRIBUTES)] = [(200, {"Attributes": {"Info.1.HWModel": "iDRAC Next"}}, {})]
+    with pytest.raises(RedfishError, match="db1001: Unrecognized iDRAC hardware model 'iDRAC Next'"):
+        client.hw_model  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("attributes", "uefi"), [({}, True), ({"BootMode": "Uefi"}, True), ({"BootMode": "Bios"}, False)]
+)
+def test_dell_is_uefi(console, attributes, uefi):
+    client = make_dell(console)
+    console.add("GET", f"{DELL_SYSTEM}/Bios", {"Attributes": attributes})
+    assert client.is_uefi is uefi
+
+
+def test_poll_task_no_content_is_completed(console):
+    client = make_dell(console)
+    console.add("GET", TASK, status=204)
+    assert client.poll_task(TASK) == {}
