@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conftool import configuration, loader
+from conftool import configuration, kvobject
+from conftool.cli import ConftoolClient
 from conftool.drivers import BackendError
-from conftool.kvobject import Entity
 
 from spicerack.exceptions import SpicerackError
 
@@ -39,7 +39,8 @@ class Confctl:
         """Load the configuration and the schema, and connect conftool to the etcd they point to.
 
         Conftool keeps its connection in class attributes, shared by the whole process: the last instance created
-        sets the connection every entity uses.
+        sets the connection every entity uses. Changes are also sent to conftool's audit log when its configuration
+        sets ``conftool2git_address``, as ``confctl`` does.
 
         Arguments:
             config: path of conftool's configuration file.
@@ -51,14 +52,16 @@ class Confctl:
 
         """
         self._dry_run = dry_run
-        self._configuration = _load_configuration(config)
-        if dry_run:  # Conftool's own read-only mode: any write that gets past this module is logged, not done.
-            self._configuration.read_only = True
-        self._schema = _load_schema(schema)
+        for kind, path in (("configuration", config), ("schema", schema)):
+            if not os.path.isfile(path):
+                raise ConfctlError(f"Conftool {kind} file {path} not found")
         try:
-            Entity.setup(self._configuration)
+            # Conftool's own read-only mode in DRY-RUN: any write that gets past this module is logged, not done.
+            self._client = ConftoolClient(configfile=config, schemafile=schema, irc_logging=False, read_only=dry_run)
+        except configuration.ConfigurationError as e:
+            raise ConfctlError(f"Invalid conftool configuration file {config}: {e}") from e
         except SystemExit as e:  # Conftool exits when its kvstore driver can't be set up
-            raise ConfctlError(f"Unable to set up conftool's {self._configuration.driver} driver from {config}") from e
+            raise ConfctlError(f"Unable to set up conftool's driver from {config}") from e
 
     def entity(self, entity_name: str) -> "ConftoolEntity":
         """Return the object to query and change the objects of one of the schema's entities.
@@ -70,9 +73,9 @@ class Confctl:
             spicerack.confctl.ConfctlError: if the schema has no such entity.
 
         """
-        entity = self._schema.entities.get(entity_name)
+        entity = self._client.schema.entities.get(entity_name)
         if entity is None:
-            known = ", ".join(sorted(self._schema.entities))
+            known = ", ".join(sorted(self._client.schema.entities))
             raise ConfctlError(f"Unknown conftool entity '{entity_name}', the schema has: {known}")
         return ConftoolEntity(entity, dry_run=self._dry_run)
 
@@ -84,7 +87,7 @@ class ConftoolEntity:
     value is a regular expression that must match the whole tag. In DRY-RUN changes are logged and not written.
     """
 
-    def __init__(self, entity: type[Entity], dry_run: bool = True) -> None:
+    def __init__(self, entity: type[kvobject.Entity], dry_run: bool = True) -> None:
         """Wrap a conftool entity class.
 
         Arguments:
@@ -95,14 +98,15 @@ class ConftoolEntity:
         self._entity = entity
         self._dry_run = dry_run
 
-    def get(self, **tags: str) -> Iterator[Entity]:
+    def get(self, **tags: str) -> Iterator[kvobject.Entity]:
         """Yield the objects matching the tags.
 
         Arguments:
             **tags: the selection, each tag's value a regular expression matching the whole tag.
 
         Raises:
-            spicerack.confctl.ConfctlError: if no object matches, a tag is unknown or etcd cannot be read.
+            spicerack.confctl.ConfctlError: if no object matches or etcd cannot be read (conftool's own errors,
+                e.g. the ``ValueError`` of an unknown tag, are raised as they are).
 
         """
         for obj in self._select(tags):
@@ -146,7 +150,7 @@ class ConftoolEntity:
             if current != value and not self._dry_run:
                 raise ConfctlError(f"Conftool key {key} has value '{current}', expecting '{value}' for tags: {tags}")
 
-    def filter_objects(self, filter_expr: dict[str, TypeConftoolValue], **tags: str) -> Iterator[Entity]:
+    def filter_objects(self, filter_expr: dict[str, TypeConftoolValue], **tags: str) -> Iterator[kvobject.Entity]:
         """Yield the objects matching the tags whose fields have all the given values.
 
         Arguments:
@@ -161,7 +165,7 @@ class ConftoolEntity:
             if all(_field_value(obj, key) == wanted for key, wanted in filter_expr.items()):
                 yield obj
 
-    def update_objects(self, changed: dict[str, TypeConftoolValue], objects: Iterable[Entity]) -> None:
+    def update_objects(self, changed: dict[str, TypeConftoolValue], objects: Iterable[kvobject.Entity]) -> None:
         """Set the given values on the given objects.
 
         Every object is checked against the schema before the first is written, so that an invalid value changes
@@ -191,14 +195,14 @@ class ConftoolEntity:
             try:
                 obj.update(changed)
             except BackendError as e:
-                raise ConfctlError(f"Error writing {obj.pprint()} to etcd: {e}") from e
+                raise ConfctlError(f"Error writing to etcd the conftool object {obj.pprint()}: {e}") from e
             except Exception as e:
-                raise ConfctlError(f"Conftool failed to update {obj.pprint()}: {e}") from e
+                raise ConfctlError(f"Generic error in conftool updating {obj.pprint()}: {e}") from e
 
     @contextmanager
     def change_and_revert(
         self, field: str, original: TypeConftoolValue, changed: TypeConftoolValue, **tags: str
-    ) -> Iterator[list[Entity]]:
+    ) -> Iterator[list[kvobject.Entity]]:
         """Set a field to ``changed`` for the duration of the context, on the matching objects that had ``original``.
 
         Only the objects whose field was ``original`` are changed, and set back to ``original`` when the context
@@ -222,7 +226,7 @@ class ConftoolEntity:
         yield objects
         self.update_objects({field: original}, objects)
 
-    def _select(self, tags: dict[str, str]) -> Iterator[Entity]:
+    def _select(self, tags: dict[str, str]) -> Iterator[kvobject.Entity]:
         """Yield the objects matching the tags, raising at the end when none did."""
         try:
             selectors = {tag: re.compile(f"^{expression}$") for tag, expression in tags.items()}
@@ -234,36 +238,14 @@ class ConftoolEntity:
             for obj in self._entity.query(selectors):
                 found = True
                 yield obj
-        except ValueError as e:  # Conftool's error for tags the entity does not have
-            raise ConfctlError(f"Invalid conftool selection {tags}: {e}") from e
         except BackendError as e:
             raise ConfctlError(f"Unable to read the conftool objects from etcd: {e}") from e
 
         if not found:
-            raise ConfctlError(f"No conftool object matches {tags}")
+            raise ConfctlError(f"No match found for the conftool tags {tags}")
 
 
-def _load_configuration(path: str) -> Any:
-    """Load conftool's configuration file."""
-    if not os.path.isfile(path):
-        raise ConfctlError(f"Conftool configuration file {path} not found")
-    try:
-        return configuration.get(path)
-    except configuration.ConfigurationError as e:
-        raise ConfctlError(f"Invalid conftool configuration file {path}: {e}") from e
-
-
-def _load_schema(path: str) -> Any:
-    """Load conftool's schema file (conftool logs the reason of an error, and only flags it)."""
-    if not os.path.isfile(path):
-        raise ConfctlError(f"Conftool schema file {path} not found")
-    schema = loader.Schema.from_file(path)
-    if schema.has_errors:
-        raise ConfctlError(f"Invalid conftool schema file {path}, see the logs for the details")
-    return schema
-
-
-def _field_value(obj: Entity, key: str) -> Any:
+def _field_value(obj: kvobject.Entity, key: str) -> Any:
     """Return the value of one of the object's fields."""
     try:
         return getattr(obj, key)
@@ -271,7 +253,7 @@ def _field_value(obj: Entity, key: str) -> Any:
         raise ConfctlError(f'Could not find property "{key}" in object {obj.pprint()}') from e
 
 
-def _validate(obj: Entity, changed: dict[str, TypeConftoolValue]) -> None:
+def _validate(obj: kvobject.Entity, changed: dict[str, TypeConftoolValue]) -> None:
     """Check the new values against the object's schema (conftool itself would skip invalid ones silently)."""
     unknown = sorted(set(changed) - set(obj.field_names()))
     if unknown and obj.strict_schema:

@@ -30,11 +30,11 @@ class Dbctl(Confctl):
 
         """
         super().__init__(*args, **kwargs)
-        missing = sorted({"dbconfig-instance", "dbconfig-section", "mwconfig"} - set(self._schema.entities))
+        schema = self._client.schema
+        missing = sorted({"dbconfig-instance", "dbconfig-section", "mwconfig"} - set(schema.entities))
         if missing:
             raise ConfctlError(f"The conftool schema lacks the entities dbctl needs: {', '.join(missing)}")
-        schema = self._schema
-        self._mediawiki_config = DbConfig(schema, Instance(schema), Section(schema), self._configuration.dbctl())
+        self._mediawiki_config = DbConfig(schema, Instance(schema), Section(schema), self._client.configuration.dbctl())
         self._dbconfig_instance = Instance(schema, self._mediawiki_config.check_instance)
         self._dbconfig_section = Section(schema, self._mediawiki_config.check_section)
 
