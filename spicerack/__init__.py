@@ -844,9 +844,9 @@ class Spicerack:
         Arguments:
             hostname: the server's hostname, or directly its management console's FQDN or address.
             username: the management console account.
-            password: its password; if empty, ``$MGMT_PASSWORD`` or else asked to the operator.
+            password: its password; if empty, :py:meth:`management_password`.
             mgmt_address: the management console's address, when it is not ``hostname``.
-            manufacturer: ``dell`` or ``supermicro``.
+            manufacturer: ``dell`` (when empty) or ``supermicro``.
             scheme: ``https`` (certificate not verified) or ``http``.
             port: the API's TCP port, when not the scheme's default.
 
