@@ -56,6 +56,15 @@ def _api_call(message: str) -> Iterator[None]:
         raise KubernetesApiError(f"{message}: malformed answer from the API: {exc}") from exc
 
 
+def _named(objs: list[Any], message: str) -> list[Any]:
+    """Return the API objects if each has a name, else raise KubernetesApiError (the answer had another shape)."""
+    for obj in objs:
+        metadata = getattr(obj, "metadata", None)
+        if getattr(metadata, "name", None) is None:
+            raise KubernetesApiError(f"{message}: malformed answer from the API, an object without name: {obj!r}")
+    return objs
+
+
 class _ApiClasses(Mapping[str, Any]):
     """The ``kubernetes.client`` API classes by short name, the client being imported on the first lookup."""
 
@@ -153,8 +162,8 @@ class KubernetesApiFactory:
 
         class _BoundedApiClient(kubernetes.client.ApiClient):  # type: ignore[misc]
             def request(self, *args: Any, **kwargs: Any) -> Any:
-                if kwargs.get("_request_timeout") is None:
-                    kwargs["_request_timeout"] = timeout
+                if kwargs.get("_request_timeout") is None:  # the client takes an int or a (connect, read) pair
+                    kwargs["_request_timeout"] = (timeout, timeout)
                 return super().request(*args, **kwargs)
 
         return _BoundedApiClient(configuration=self.configuration(user))
@@ -344,7 +353,8 @@ class KubernetesNode:
 
         """
         with _api_call(f"Failed to find pods running on node {self.name}"):
-            objs = self._api.core().list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.name}").items
+            answer = self._api.core().list_pod_for_all_namespaces(field_selector=f"spec.nodeName={self.name}")
+            objs = _named(list(answer.items), f"Failed to find pods running on node {self.name}")
             return [
                 KubernetesPod(obj.metadata.namespace, obj.metadata.name, self._api, dry_run=self._dry_run, init_obj=obj)
                 for obj in objs
@@ -364,6 +374,7 @@ class KubernetesNode:
         """Fetch the node from the API, by name."""
         with _api_call("Failed to list nodes"):
             nodes = list(self._api.core().list_node(field_selector=f"metadata.name={self._fqdn}").items)
+        _named(nodes, "Failed to list nodes")
 
         if not nodes:
             raise KubernetesError(f"Node {self._fqdn} not found")
@@ -376,7 +387,8 @@ class KubernetesNode:
     def _patch(self, body: dict[str, Any]) -> "kubernetes.client.models.v1_node.V1Node":
         """Apply a patch to the node and return the node as the API answers it."""
         with _api_call("Failed to modify node"):
-            return self._api.core().patch_node(self.name, body)
+            node = self._api.core().patch_node(self.name, body)
+        return _named([node], "Failed to modify node")[0]
 
     def _wait_for_empty(self, expected: int, max_grace_period: int) -> None:
         """Wait until at most ``expected`` pods (the unevictable ones) still run on the node."""
@@ -551,4 +563,5 @@ class KubernetesPod:
     def _get(self) -> "kubernetes.client.models.v1_pod.V1Pod":
         """Fetch the pod from the API, as the read-only user named as its namespace."""
         with _api_call("Error from the kubernetes api"):
-            return self._api.core(user=self.namespace).read_namespaced_pod(self.name, self.namespace)
+            pod = self._api.core(user=self.namespace).read_namespaced_pod(self.name, self.namespace)
+        return _named([pod], "Error from the kubernetes api")[0]

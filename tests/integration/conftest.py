@@ -9,9 +9,11 @@ from tests.integration.servers.authdns import *  # noqa: F403
 from tests.integration.servers.dns import *  # noqa: F403
 from tests.integration.servers.etcd import *  # noqa: F403
 from tests.integration.servers.etcd_v2 import *  # noqa: F403
+from tests.integration.servers.ganeti import *  # noqa: F403
 from tests.integration.servers.http import *  # noqa: F403
 from tests.integration.servers.https import *  # noqa: F403
 from tests.integration.servers.ipmi import *  # noqa: F403
+from tests.integration.servers.kubernetes import *  # noqa: F403
 from tests.integration.servers.mariadb import *  # noqa: F403
 from tests.integration.servers.netbox import *  # noqa: F403
 from tests.integration.servers.ngircd import *  # noqa: F403
