@@ -1,10 +1,8 @@
 """The justification attached to every administrative action: who does it, from where, why, for which task."""
 
-import shlex
+from typing import Any
 
 from spicerack.exceptions import SpicerackError
-
-_SHELL_EXPANDED_IN_DOUBLE_QUOTES = frozenset("$`\\")
 
 
 class ReasonError(SpicerackError):
@@ -14,8 +12,8 @@ class ReasonError(SpicerackError):
 class Reason:
     """Why an administrative action is taken, by whom and from which host, optionally with its task ID.
 
-    Its text ends up inside double quotes in commands run on remote hosts (e.g. when disabling Puppet), so no part
-    may contain a double quote; the reason may not be empty nor span several lines either.
+    Its text ends up inside double quotes in commands run on remote hosts (e.g. when disabling Puppet), where the
+    shell may expand variables in it if wanted, so no part may contain a double quote.
     """
 
     def __init__(self, reason: str, username: str, hostname: str, *, task_id: str | None = None) -> None:
@@ -28,25 +26,29 @@ class Reason:
             task_id: the task tracking the action (e.g. ``T12345``), if any.
 
         Raises:
-            spicerack.administrative.ReasonError: if the reason is empty, or if any part contains double quotes or
-                line breaks.
+            spicerack.administrative.ReasonError: if any part contains double quotes.
 
         """
-        if not reason.strip():
-            raise ReasonError("The reason cannot be empty")
-
-        for name, value in (("reason", reason), ("username", username), ("hostname", hostname), ("task_id", task_id)):
-            _check_part(name, value)
-
         self._reason = reason
         self._username = username
         self._hostname = hostname
         self._task_id = task_id
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuse any value with double quotes, also when a part is changed after the creation.
+
+        Raises:
+            spicerack.administrative.ReasonError: if the value contains double quotes.
+
+        """
+        if value is not None and '"' in value:
+            raise ReasonError(f"Property {name} cannot contain double quotes: {value}")
+        super().__setattr__(name, value)
+
     def __str__(self) -> str:
-        """Return ``<reason> - <user>@<host>``, followed by `` - <task ID>`` when there is one."""
+        """Return ``<reason> - <user>@<host>``, followed by `` - <task ID>`` when there is one (not empty)."""
         parts = [self._reason, self.owner]
-        if self._task_id is not None:
+        if self._task_id:
             parts.append(self._task_id)
 
         return " - ".join(parts)
@@ -79,22 +81,8 @@ class Reason:
         return self._task_id
 
     def quoted(self) -> str:
-        """Return the full reason (as :py:meth:`__str__`) quoted as one word for a shell command.
+        """Return the full reason (as :py:meth:`__str__`) in double quotes, for a shell command.
 
-        It is wrapped in double quotes; when it holds something a shell expands inside double quotes (``$``,
-        backticks, backslashes), in single quotes instead, so that it always reaches the command verbatim.
+        A shell expands variables in it, as intended: a cookbook may put one in its reason.
         """
-        text = str(self)
-        if any(char in _SHELL_EXPANDED_IN_DOUBLE_QUOTES for char in text):
-            return shlex.quote(text)
-        return f'"{text}"'
-
-
-def _check_part(name: str, value: str | None) -> None:
-    """Raise ReasonError if a part of the reason would break the double quotes it is used in."""
-    if value is None:
-        return
-    if '"' in value:
-        raise ReasonError(f"Property {name} cannot contain double quotes: {value}")
-    if "\n" in value or "\r" in value:
-        raise ReasonError(f"Property {name} cannot contain line breaks: {value!r}")
+        return f'"{self}"'
