@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes.client.models import V1Taint
+from kubernetes.client.models import V1Taint  # type: ignore[import-untyped]
 
 from spicerack import Spicerack
 from spicerack.k8s import (
@@ -162,6 +162,7 @@ class TestPods:
         api.add_pod("web", "web-1", NODE)
         pod = kube.get_pod("web", "web-1")
 
+        assert pod.controller is not None
         assert (pod.namespace, pod.name, pod.controller.kind, pod.spec.node_name) == (
             "web",
             "web-1",
