@@ -102,15 +102,17 @@ class DHCPConfiguration(ABC):
 
     dhcp_filename: str = ""
     dhcp_filename_exclude_vendor: str = ""
+    dhcp_filename_ipxe: str = ""
     dhcp_options: dict[str, str] = {}  # Never mutated: __post_init__ sets a new dict
     distro: str = ""
     media_type: str = "installer"
     _template: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        """Check the common fields and add the PXE path prefix option when a distro is set and no options given."""
+        """Check the common fields; add the PXE path prefix option for a distro without options nor iPXE filename."""
         _check_quotable(self.dhcp_filename, "DHCP filename")
         _check_quotable(self.dhcp_filename_exclude_vendor, "vendor to exclude from the DHCP filename")
+        _check_quotable(self.dhcp_filename_ipxe, "iPXE DHCP filename")
         if self.distro:
             _check_match(_NAME_RE, self.distro, "distro")
             _check_match(_NAME_RE, self.media_type, "media type")
@@ -118,7 +120,7 @@ class DHCPConfiguration(ABC):
         for name, value in options.items():
             _check_match(_OPTION_NAME_RE, name, "DHCP option name")
             _check_quotable(value, f"value of DHCP option {name}")
-        if not options and self.distro:
+        if not options and self.distro and not self.dhcp_filename_ipxe:
             options["pxelinux.pathprefix"] = f"http://apt.wikimedia.org/tftpboot/{self.distro}-{self.media_type}/"
         object.__setattr__(self, "dhcp_options", options)
 
@@ -138,20 +140,35 @@ class DHCPConfiguration(ABC):
 
     @property
     def rendered_dhcp_filename(self) -> str:
-        """The ``filename`` statement (withheld from the excluded vendor class, if any), or an empty string."""
+        """The ``filename`` statement, or an empty string without :py:attr:`dhcp_filename`.
+
+        With :py:attr:`dhcp_filename_exclude_vendor` that vendor class gets an empty filename; otherwise, with
+        :py:attr:`dhcp_filename_ipxe`, iPXE clients get that one instead (iPXE chainloaded from the first filename
+        must not be sent it again, or it would loop).
+        """
         if not self.dhcp_filename:
             return ""
-        if not self.dhcp_filename_exclude_vendor:
-            lines = [f'filename "{self.dhcp_filename}";']
+        if self.dhcp_filename_exclude_vendor:
+            lines = _if_else(
+                f'option vendor-class-identifier = "{self.dhcp_filename_exclude_vendor}"', "", self.dhcp_filename
+            )
+        elif self.dhcp_filename_ipxe:
+            lines = _if_else(
+                'exists user-class and option user-class = "iPXE"', self.dhcp_filename_ipxe, self.dhcp_filename
+            )
         else:
-            lines = [
-                f'if option vendor-class-identifier = "{self.dhcp_filename_exclude_vendor}" {{',
-                '    filename "";',
-                "} else {",
-                f'    filename "{self.dhcp_filename}";',
-                "}",
-            ]
+            lines = [f'filename "{self.dhcp_filename}";']
         return "".join(f"\n{_INDENT}{line}" for line in lines)
+
+
+def _if_else(condition: str, filename_if: str, filename_else: str) -> list[str]:
+    return [
+        f"if {condition} {{",
+        f'    filename "{filename_if}";',
+        "} else {",
+        f'    filename "{filename_else}";',
+        "}",
+    ]
 
 
 class _InstallerConfiguration(DHCPConfiguration):
@@ -193,13 +210,15 @@ class DHCPConfOpt82(_InstallerConfiguration):
         ipv4: the IPv4 address to give it.
         switch_hostname: the switch the host is connected to.
         switch_iface: the switch interface the host is connected to.
-        vlan: the VLAN's name.
+        vlan: the VLAN's name or number.
         ttys: the host's serial console, 0 or 1.
         distro: the Debian codename of the PXE installer; empty for no PXE path prefix.
         media_type: the installer media: ``installer``, ``installer-11.0``, ``rescue``, ...
         dhcp_filename: the DHCP ``filename`` to send, if any.
         dhcp_filename_exclude_vendor: a vendor class (e.g. ``d-i``) that gets an empty filename instead.
-        dhcp_options: DHCP options to set; when empty and ``distro`` is set, the PXE path prefix.
+        dhcp_filename_ipxe: the filename for iPXE clients (e.g. an iPXE script's URL), if any.
+        dhcp_options: DHCP options to set; when empty, ``distro`` is set and there is no ``dhcp_filename_ipxe``, the
+            PXE path prefix.
 
     """
 
@@ -207,12 +226,13 @@ class DHCPConfOpt82(_InstallerConfiguration):
     ipv4: IPv4Address
     switch_hostname: str
     switch_iface: str
-    vlan: str
+    vlan: str | int
     ttys: int
     distro: str
     media_type: str = "installer"
     dhcp_filename: str = ""
     dhcp_filename_exclude_vendor: str = ""
+    dhcp_filename_ipxe: str = ""
     dhcp_options: dict[str, str] = field(default_factory=dict)
 
     _template: ClassVar[str] = _host_template(
@@ -223,7 +243,8 @@ class DHCPConfOpt82(_InstallerConfiguration):
         """Check the switch, its interface and the VLAN, then the common fields."""
         _check_match(_HOSTNAME_RE, self.switch_hostname, "switch hostname")
         _check_match(_SWITCH_IFACE_RE, self.switch_iface, "switch interface")
-        _check_match(_NAME_RE, self.vlan, "VLAN")
+        if not (isinstance(self.vlan, int) and not isinstance(self.vlan, bool) and self.vlan >= 0):
+            _check_match(_NAME_RE, self.vlan, "VLAN")
         super().__post_init__()
 
 
@@ -240,7 +261,9 @@ class DHCPConfMac(_InstallerConfiguration):
         media_type: the installer media: ``installer``, ``installer-11.0``, ``rescue``, ...
         dhcp_filename: the DHCP ``filename`` to send, if any.
         dhcp_filename_exclude_vendor: a vendor class (e.g. ``d-i``) that gets an empty filename instead.
-        dhcp_options: DHCP options to set; when empty and ``distro`` is set, the PXE path prefix.
+        dhcp_filename_ipxe: the filename for iPXE clients (e.g. an iPXE script's URL), if any.
+        dhcp_options: DHCP options to set; when empty, ``distro`` is set and there is no ``dhcp_filename_ipxe``, the
+            PXE path prefix.
 
     """
 
@@ -252,13 +275,15 @@ class DHCPConfMac(_InstallerConfiguration):
     media_type: str = "installer"
     dhcp_filename: str = ""
     dhcp_filename_exclude_vendor: str = ""
+    dhcp_filename_ipxe: str = ""
     dhcp_options: dict[str, str] = field(default_factory=dict)
 
     _template: ClassVar[str] = _host_template("hardware ethernet {s.mac};")
 
     def __post_init__(self) -> None:
         """Check the MAC address, then the common fields."""
-        _check_match(_MAC_RE, self.mac, "MAC address")
+        if not isinstance(self.mac, str) or _MAC_RE.fullmatch(self.mac) is None:
+            raise DHCPError(f"Invalid MAC address {self.mac}, must match pattern {_MAC_RE.pattern}.")
         super().__post_init__()
 
 
@@ -275,7 +300,9 @@ class DHCPConfUUID(_InstallerConfiguration):
         media_type: the installer media: ``installer``, ``installer-11.0``, ``rescue``, ...
         dhcp_filename: the DHCP ``filename`` to send, if any.
         dhcp_filename_exclude_vendor: a vendor class (e.g. ``d-i``) that gets an empty filename instead.
-        dhcp_options: DHCP options to set; when empty and ``distro`` is set, the PXE path prefix.
+        dhcp_filename_ipxe: the filename for iPXE clients (e.g. an iPXE script's URL), if any.
+        dhcp_options: DHCP options to set; when empty, ``distro`` is set and there is no ``dhcp_filename_ipxe``, the
+            PXE path prefix.
 
     """
 
@@ -287,6 +314,7 @@ class DHCPConfUUID(_InstallerConfiguration):
     media_type: str = "installer"
     dhcp_filename: str = ""
     dhcp_filename_exclude_vendor: str = ""
+    dhcp_filename_ipxe: str = ""
     dhcp_options: dict[str, str] = field(default_factory=dict)
 
     # Option 97 is a type byte (0: UUID) then the UUID's 16 bytes.
@@ -309,12 +337,13 @@ class DHCPConfUUID(_InstallerConfiguration):
 
 @dataclass(frozen=True)
 class DHCPConfMgmt(DHCPConfiguration):
-    """A pool of one address for a management console, matched by the host name its DHCP client sends.
+    """A pool of one address for a management console, matched by what its DHCP client sends (see ``manufacturer``).
 
     Arguments:
         datacenter: the host's datacenter.
         serial: the host's vendor serial number.
-        manufacturer: the host's manufacturer: Dell consoles send ``idrac-<serial>``, the others the serial.
+        manufacturer: the host's manufacturer: Dell consoles send ``idrac-<serial>`` as host name, Nokia devices a
+            NUL byte and the serial as client identifier, the others the serial as host name.
         fqdn: the management console's FQDN (``<host>.mgmt.<datacenter>.wmnet``).
         ipv4: the IPv4 address to give the management console.
 
@@ -330,7 +359,7 @@ class DHCPConfMgmt(DHCPConfiguration):
 
     _template: ClassVar[str] = """
     class "{s.fqdn}" {{
-        match if (lcase(option host-name) = "{s.hostname}");
+        match if (lcase(option {s.match_option}) = "{s.hostname}");
     }}
     pool {{
         allow members of "{s.fqdn}";
@@ -341,11 +370,11 @@ class DHCPConfMgmt(DHCPConfiguration):
     def __post_init__(self) -> None:
         """Check the datacenter, the FQDN, the serial and the IPv4 address."""
         if self.datacenter not in ALL_DATACENTERS:
-            raise DHCPError(f"Invalid datacenter {self.datacenter!r}, must be one of {ALL_DATACENTERS}.")
+            raise DHCPError(f"Invalid datacenter {self.datacenter}, must be one of {ALL_DATACENTERS}.")
         pattern = MGMT_HOSTNAME_RE.format(dc=self.datacenter)
         _check_match(_HOSTNAME_RE, self.fqdn, "management FQDN")
         if not re.search(pattern, self.fqdn):
-            raise DHCPError(f"Invalid management FQDN {self.fqdn!r}, must match {pattern}.")
+            raise DHCPError(f"Invalid management FQDN {self.fqdn}, must match {pattern}.")
         _check_match(_SERIAL_RE, self.serial, "serial")
         _check_quotable(self.manufacturer, "manufacturer")
         object.__setattr__(self, "ipv4", _as_ipv4(self.ipv4))
@@ -358,9 +387,19 @@ class DHCPConfMgmt(DHCPConfiguration):
 
     @property
     def hostname(self) -> str:
-        """The host name the console's DHCP client sends, lowercase."""
+        """The value the console's DHCP client sends in :py:attr:`match_option`, lowercase."""
         serial = self.serial.lower()
-        return f"idrac-{serial}" if self.manufacturer.lower() == "dell" else serial
+        manufacturer = self.manufacturer.lower()
+        if manufacturer == "dell":
+            return f"idrac-{serial}"
+        if manufacturer == "nokia":
+            return f"\0{serial}"
+        return serial
+
+    @property
+    def match_option(self) -> str:
+        """The DHCP option matched against :py:attr:`hostname`: ``dhcp-client-identifier`` (Nokia) or ``host-name``."""
+        return "dhcp-client-identifier" if self.manufacturer.lower() == "nokia" else "host-name"
 
 
 class DHCP:
@@ -384,7 +423,7 @@ class DHCP:
         if len(hosts) < 1:
             raise DHCPError("No target hosts provided.")
         if datacenter not in ALL_DATACENTERS:
-            raise DHCPError(f"Invalid datacenter {datacenter!r}, must be one of {ALL_DATACENTERS}.")
+            raise DHCPError(f"Invalid datacenter {datacenter}, must be one of {ALL_DATACENTERS}.")
         self._hosts = hosts
         self._datacenter = datacenter
         self._lock = lock
@@ -492,4 +531,4 @@ class DHCP:
         try:
             self._hosts.run_sync(DHCP_REFRESH_COMMAND, print_progress_bars=False)
         except RemoteExecutionError as exc:
-            raise DHCPRestartError(f"Failed to refresh the DHCP server with: {DHCP_REFRESH_COMMAND}") from exc
+            raise DHCPRestartError("Failed to refresh the DHCP server when running dhcpincludes.") from exc

@@ -104,10 +104,30 @@ CONFIGURATIONS = [
         fqdn="sretest1001.mgmt.eqiad.wmnet",
         ipv4=IPv4Address("10.65.0.5"),
     ),
+    # An iPXE chainload with a numeric VLAN: iPXE clients get the script, the others the iPXE binary.
+    DHCPConfOpt82(
+        hostname="sretest1004",
+        ipv4=IPv4Address("10.64.0.8"),
+        switch_hostname="asw2-a-eqiad",
+        switch_iface="ge-0/0/2",
+        vlan=1021,
+        ttys=0,
+        distro="trixie",
+        dhcp_filename="ipxe.efi",
+        dhcp_filename_ipxe="http://apt.wikimedia.org/autoexec.ipxe",
+    ),
+    # A Nokia device matched by its client identifier: a NUL byte, then the serial.
+    DHCPConfMgmt(
+        datacenter="eqiad",
+        serial="NS1234",
+        manufacturer="Nokia",
+        fqdn="ssw1-a1-eqiad.mgmt.eqiad.wmnet",
+        ipv4=IPv4Address("10.65.0.6"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("conf", CONFIGURATIONS, ids=lambda conf: type(conf).__name__)
+@pytest.mark.parametrize("conf", CONFIGURATIONS, ids=lambda conf: f"{type(conf).__name__}-{conf.filename}")
 def test_push_then_remove_each_kind_of_snippet(conf, dhcp_fleet, cumin_with_aliases, tmp_path):
     client = dhcp_client(cumin_with_aliases, tmp_path)
     client.push_configuration(conf)

@@ -1,6 +1,7 @@
 """Unit tests of spicerack.dhcp: snippet rendering and validation, and the commands DHCP sends (stubbed hosts)."""
 
 import base64
+import dataclasses
 from contextlib import contextmanager
 from hashlib import sha256
 from ipaddress import IPv4Address
@@ -161,7 +162,7 @@ def test_configurations_are_frozen():
 @pytest.mark.parametrize(
     ("factory", "kwargs", "message"),
     [
-        (mac, {"mac": "aa:bb:cc:00:11"}, "Invalid MAC address 'aa:bb:cc:00:11'"),
+        (mac, {"mac": "aa:bb:cc:00:11"}, "Invalid MAC address aa:bb:cc:00:11, must match pattern"),
         (mac, {"mac": "aa-bb-cc-00-11-22"}, "Invalid MAC address"),
         (mac, {"hostname": "bad host;rm -rf /"}, "Invalid hostname"),
         (mac, {"hostname": ""}, "Invalid hostname"),
@@ -177,7 +178,7 @@ def test_configurations_are_frozen():
         (opt82, {"vlan": "private;1"}, "Invalid VLAN"),
         (uuid_conf, {"uuid": "4c4c4544005138108057b8c04f563232"}, "Invalid SMBIOS UUID"),
         (uuid_conf, {"uuid": "4c4c4544-0051-3810-8057-b8c04f56323z"}, "Invalid SMBIOS UUID"),
-        (mgmt, {"datacenter": "nowhere"}, "Invalid datacenter 'nowhere'"),
+        (mgmt, {"datacenter": "nowhere"}, "Invalid datacenter nowhere, must be one of"),
         (mgmt, {"fqdn": "sretest1001.mgmt.codfw.wmnet"}, "Invalid management FQDN"),
         (mgmt, {"fqdn": "sretest1001.eqiad.wmnet"}, "Invalid management FQDN"),
         (mgmt, {"serial": "ABC 123"}, "Invalid serial"),
@@ -318,7 +319,7 @@ def test_config_removes_the_snippet_when_the_body_raises():
     ]
 
 
-@pytest.mark.parametrize(("datacenter", "message"), [("nowhere", "Invalid datacenter 'nowhere'")])
+@pytest.mark.parametrize(("datacenter", "message"), [("nowhere", "Invalid datacenter nowhere, must be one of")])
 def test_dhcp_needs_hosts_and_a_known_datacenter(datacenter, message):
     with pytest.raises(DHCPError, match=message):
         make_dhcp(datacenter=datacenter)
@@ -330,3 +331,72 @@ def test_accessor_rejects_an_unknown_datacenter_before_any_query():
     spicerack = Spicerack(cumin_config="/nonexistent/cumin.yaml")
     with pytest.raises(DHCPError, match="Invalid datacenter 'eqiadd'"):
         spicerack.dhcp("eqiadd")
+
+
+# iPXE filename, numeric VLAN, Nokia management match
+
+
+@pytest.mark.parametrize("cls", [DHCPConfOpt82, DHCPConfMac, DHCPConfUUID])
+def test_field_order_ends_like_the_reference(cls):
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert names[-6:] == [
+        "distro",
+        "media_type",
+        "dhcp_filename",
+        "dhcp_filename_exclude_vendor",
+        "dhcp_filename_ipxe",
+        "dhcp_options",
+    ]
+
+
+def test_ipxe_filename_for_ipxe_clients_only():
+    conf = mac(dhcp_filename="ipxe.efi", dhcp_filename_ipxe="http://apt.example.org/autoexec.ipxe")
+    assert str(conf) == (
+        "\nhost sretest1001 {\n"
+        "    hardware ethernet aa:bb:cc:00:11:22;\n"
+        "    fixed-address 10.64.0.5;\n"
+        '    if exists user-class and option user-class = "iPXE" {\n'
+        '        filename "http://apt.example.org/autoexec.ipxe";\n'
+        "    } else {\n"
+        '        filename "ipxe.efi";\n'
+        "    }\n"
+        "}\n"
+    )
+    assert conf.dhcp_options == {}  # No PXE path prefix with iPXE
+
+
+def test_excluded_vendor_wins_over_ipxe():
+    conf = mac(dhcp_filename="ipxe.efi", dhcp_filename_exclude_vendor="d-i", dhcp_filename_ipxe="script.ipxe")
+    assert 'if option vendor-class-identifier = "d-i" {' in str(conf)
+    assert "script.ipxe" not in str(conf)
+
+
+def test_ipxe_filename_alone_renders_no_filename():
+    assert "filename" not in str(mac(dhcp_filename_ipxe="script.ipxe"))
+
+
+def test_ipxe_filename_must_be_quotable():
+    with pytest.raises(DHCPError, match="Invalid iPXE DHCP filename"):
+        mac(dhcp_filename="ipxe.efi", dhcp_filename_ipxe='a"b')
+
+
+def test_numeric_vlan():
+    assert 'agent.circuit-id "asw2-a-eqiad:ge-0/0/1:1021";' in str(opt82(vlan=1021))
+    for bad in (-1, True):
+        with pytest.raises(DHCPError, match="Invalid VLAN"):
+            opt82(vlan=bad)
+
+
+@pytest.mark.parametrize(
+    ("manufacturer", "option", "value"),
+    [
+        ("Dell", "host-name", "idrac-abc123x"),
+        ("Supermicro", "host-name", "abc123x"),
+        ("Nokia", "dhcp-client-identifier", "\0abc123x"),
+    ],
+)
+def test_mgmt_match_option(manufacturer, option, value):
+    conf = mgmt(manufacturer=manufacturer, serial="ABC123X")
+    assert conf.match_option == option
+    assert conf.hostname == value
+    assert f'match if (lcase(option {option}) = "{value}");' in str(conf)
