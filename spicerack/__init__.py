@@ -1030,7 +1030,7 @@ class Spicerack:
         """
         from spicerack.kafka import Kafka  # noqa: PLC0415 - imported on first use
 
-        configuration = _resolve("load_yaml_config")(self._spicerack_config_dir / "kafka" / "config.yaml")
+        configuration = _resolve("load_yaml_config")(self.config_dir / "kafka" / "config.yaml")
         return Kafka(kafka_config=configuration, dry_run=self._dry_run)
 
     def redis_cluster(self, cluster: str) -> "RedisCluster":
