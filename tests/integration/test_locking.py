@@ -1,6 +1,10 @@
-"""Locks against a real etcd server and on the local filesystem: limits, expiry, release on every exit path."""
+"""Locks against a real etcd server (v2 API) and on the local filesystem: limits, expiry, release on every exit path.
 
-import base64
+The mixed tests write and read the keys with python-etcd directly, in the layout the reference Spicerack
+documents (one JSON value per lock key, python-etcd's lock recipe on ``/spicerack/locks/etcd`` around every
+change), as a reference process would, to check that both implementations respect each other's holders.
+"""
+
 import json
 import logging
 import os
@@ -8,12 +12,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import etcd  # type: ignore[import-untyped]
 import pytest
 import requests
 
@@ -21,6 +28,7 @@ from spicerack import Spicerack
 from spicerack.cookbook import LockArgs
 from spicerack.locking import (
     COOKBOOKS_CUSTOM_PREFIX,
+    KEYS_BASE_PATH,
     LocalLock,
     Lock,
     LockError,
@@ -197,7 +205,7 @@ def test_racing_processes_never_exceed_the_concurrency(backend, workers, lock_na
     spec = backend.worker_spec(lock_name, concurrency=concurrency, hold=0.15)
     running = [workers(spec) for _ in range(processes)]
     for process in running:
-        _out, err = process.communicate(timeout=WORKER_TIMEOUT)
+        _out, err = process.communicate(timeout=WORKER_TIMEOUT * 3)
         assert process.returncode == 0, err
 
     highest, completed = max_overlap(Path(spec["record"]))
@@ -234,19 +242,22 @@ def test_slot_is_released_when_the_holder_is_signalled(backend, workers, lock_na
     assert backend.lock().get(lock_name).locks == {}
 
 
-def test_etcd_slot_of_a_killed_holder_expires_with_its_ttl(etcd_backend, workers, lock_name):
-    spec = etcd_backend.worker_spec(lock_name, ttl=5, hold=120)
+def test_etcd_slot_of_a_killed_holder_expires_with_its_ttl(etcd_backend, workers, lock_name, caplog):
+    spec = etcd_backend.worker_spec(lock_name, ttl=3, hold=120)
     process = workers(spec)
     wait_held(spec, process)
     process.kill()
     process.communicate(timeout=WORKER_TIMEOUT)
     lock = etcd_backend.lock()
+    dead_owner = f"worker@{socket.gethostname()} [{process.pid}]"
 
     holders = lock.get(lock_name).locks
-    assert [holder.owner for holder in holders.values()] == [f"worker@{socket.gethostname()} [{process.pid}]"]
-    with lock.acquired(lock_name, concurrency=1, ttl=60):  # Waits for the TTL to free the slot
+    assert [holder.owner for holder in holders.values()] == [dead_owner]
+    with caplog.at_level(logging.INFO, logger="spicerack.locking"), lock.acquired(lock_name, concurrency=1, ttl=60):
         assert [holder.owner for holder in lock.get(lock_name).locks.values()] == [lock._owner]
     assert lock.get(lock_name).locks == {}
+    assert f"Releasing expired lock for key /spicerack/locks/custom/{lock_name}" in caplog.text
+    assert dead_owner in caplog.text
 
 
 def test_local_slot_of_a_killed_holder_is_freed_at_once(local_backend, workers, lock_name):
@@ -286,9 +297,9 @@ def test_busy_lock_fails_naming_its_holders(backend, lock_name):
 
     message = str(error.value)
     assert isinstance(error.value, LockError)
-    assert "\n" not in message
-    assert f"/spicerack/locks/custom/{lock_name} is busy: 1 of 1 allowed concurrent holders" in message
-    assert "alice@cumin1001.example.org [1234] since " in message
+    assert f"for key /spicerack/locks/custom/{lock_name}.\nThere are already 1 concurrent locks" in message
+    assert "the concurrency allowed is 1:\n    " in message
+    assert message.endswith(": alice@cumin1001.example.org [1234]")
     assert len(waiter.get(lock_name).locks) == 1
 
 
@@ -302,15 +313,16 @@ def test_unlimited_concurrency_tracks_every_holder(backend, lock_name):
     assert lock.get(lock_name).locks == {}
 
 
-def test_dry_run_checks_the_limit_and_writes_nothing(backend, lock_name):
-    dry_run = backend.lock(dry_run=True, max_wait=0.2)
+def test_dry_run_checks_the_limit_once_and_writes_nothing(backend, lock_name, caplog):
+    dry_run = backend.lock(dry_run=True, max_wait=30)
     real = backend.lock("alice@cumin1001.example.org [1234]")
 
-    with dry_run.acquired(lock_name, concurrency=1, ttl=60):
+    with caplog.at_level(logging.INFO, logger="spicerack.locking"), dry_run.acquired(lock_name, concurrency=1, ttl=60):
         assert real.get(lock_name).locks == {}
+    assert "Skipping lock acquire/release in DRY-RUN mode" in caplog.text
     real.acquire(lock_name, concurrency=1, ttl=60)
     with pytest.raises(LockUnavailableError, match=r"alice@cumin1001\.example\.org \[1234\]"):
-        dry_run.acquire(lock_name, concurrency=1, ttl=60)
+        dry_run.acquire(lock_name, concurrency=1, ttl=60)  # At once, without waiting the 30 s
 
 
 def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name):
@@ -323,6 +335,7 @@ def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name):
 
     message = str(error.value)
     assert "Unable to reach etcd (http://127.0.0.1:" in message
+    assert "Connection refused" in message
     assert "--no-locks" in message
     assert str(config) in message
     assert "s3cr3t-pw" not in message
@@ -338,16 +351,16 @@ def test_etcd_stopped_while_holding_the_lock(new_etcd_server, tmp_path, lock_nam
         server.stop()
 
     assert f"Failed to release lock for key /spicerack/locks/custom/{lock_name}" in caplog.text
+    assert "Unable to reach etcd" in caplog.text
     with pytest.raises(LockError, match="--no-locks"):
         lock.acquire(lock_name, concurrency=1, ttl=60)
 
 
 def test_etcd_with_authentication(new_etcd_server, tmp_path, lock_name):
     server = new_etcd_server()
-    server.etcdctl("user", "add", "root:r00t-pw")
-    server.etcdctl("role", "add", "root")
-    server.etcdctl("user", "grant-role", "root", "root")
-    server.etcdctl("auth", "enable")
+    v2 = f"{server.url}/v2/auth"
+    requests.put(f"{v2}/users/root", json={"user": "root", "password": "r00t-pw"}, timeout=5).raise_for_status()
+    requests.put(f"{v2}/enable", timeout=5).raise_for_status()
     good, _ = load_etcd_config(server.write_config(tmp_path / "good.yaml", username="root", password="r00t-pw"))
     bad, _ = load_etcd_config(server.write_config(tmp_path / "bad.yaml", username="root", password="wr0ng-pw"))
 
@@ -358,7 +371,7 @@ def test_etcd_with_authentication(new_etcd_server, tmp_path, lock_name):
 
     with pytest.raises(LockError) as error:
         Lock(config=bad, prefix="custom", owner="me@here [1]", dry_run=False).get(lock_name)
-    assert "etcd authentication failed for user root" in str(error.value)
+    assert f"Failed to get key /spicerack/locks/custom/{lock_name}: " in str(error.value)
     assert "wr0ng-pw" not in str(error.value)
 
 
@@ -376,30 +389,140 @@ def test_user_etcdrc_overrides_the_config_file(etcd_server, tmp_path, lock_name)
         assert len(lock.get(lock_name).locks) == 1
 
 
-def etcd_keys(server: EtcdServer, prefix: str) -> dict[str, dict[str, Any]]:
-    """Return the keys under the prefix and their JSON values, read with etcdctl."""
-    output = server.etcdctl("get", "--prefix", prefix, "--write-out=json")
-    result = {}
-    for kv in json.loads(output).get("kvs", []):
-        result[base64.b64decode(kv["key"]).decode()] = json.loads(base64.b64decode(kv["value"]))
-    return result
+# -- The reference's on-wire layout, written and read with python-etcd directly --
+
+
+def raw_client(server: EtcdServer) -> Any:
+    """A python-etcd client set up as the reference sets up its own."""
+    return etcd.Client(host="127.0.0.1", port=server.port, lock_prefix=KEYS_BASE_PATH)
+
+
+def raw_read(server: EtcdServer, key: str) -> dict[str, Any] | None:
+    """The JSON value of a lock key as a reference process reads it, None if the key doesn't exist."""
+    try:
+        value: dict[str, Any] = json.loads(raw_client(server).read(key).value)
+    except etcd.EtcdKeyNotFound:
+        return None
+    return value
+
+
+def raw_write(server: EtcdServer, key: str, holders: dict[str, dict[str, Any]]) -> None:
+    """Store the holders of a lock as a reference process does: under the writer lock, the whole JSON value."""
+    client = raw_client(server)
+    writer = etcd.Lock(client, "etcd")
+    writer.acquire(blocking=False, lock_ttl=15)
+    assert writer.is_acquired
+    try:
+        client.set(key, json.dumps(holders))
+    finally:
+        writer.release()
+
+
+def reference_holder(
+    owner: str, *, concurrency: int, ttl: int = 600, created: datetime | None = None
+) -> dict[str, Any]:
+    """One holder in the reference's format."""
+    return {
+        "concurrency": concurrency,
+        "created": str(created or datetime.now(UTC)),
+        "owner": owner,
+        "ttl": ttl,
+    }
+
+
+def test_holders_written_by_the_reference_are_respected(etcd_backend, etcd_server, lock_name):
+    key = f"/spicerack/locks/custom/{lock_name}"
+    reference_id = str(uuid.uuid4())
+    raw_write(etcd_server, key, {reference_id: reference_holder("ref@cumin1001 [4242]", concurrency=1)})
+
+    with pytest.raises(LockUnavailableError, match=r"concurrency allowed is 1:\n    .*: ref@cumin1001 \[4242\]"):
+        etcd_backend.lock(max_wait=0.3).acquire(lock_name, concurrency=3, ttl=60)
+
+    assert list(raw_read(etcd_server, key) or {}) == [reference_id]
+
+
+def test_both_implementations_share_one_lock_value(etcd_backend, etcd_server, lock_name):
+    key = f"/spicerack/locks/custom/{lock_name}"
+    reference_id = str(uuid.uuid4())
+    reference = reference_holder("ref@cumin1001 [4242]", concurrency=2)
+    raw_write(etcd_server, key, {reference_id: reference})
+    lock = etcd_backend.lock("ours@cumin2002 [77]", max_wait=0.3)
+
+    our_id = lock.acquire(lock_name, concurrency=2, ttl=120)
+    stored = raw_read(etcd_server, key)
+    with pytest.raises(LockUnavailableError, match="already 2 concurrent locks"):
+        etcd_backend.lock(max_wait=0.3).acquire(lock_name, concurrency=2, ttl=60)
+    lock.release(lock_name, our_id)
+
+    assert stored is not None
+    assert stored[reference_id] == reference
+    assert set(stored) == {reference_id, our_id}
+    assert set(stored[our_id]) == {"concurrency", "created", "owner", "ttl"}
+    assert (stored[our_id]["concurrency"], stored[our_id]["owner"], stored[our_id]["ttl"]) == (
+        2,
+        "ours@cumin2002 [77]",
+        120,
+    )
+    assert datetime.fromisoformat(stored[our_id]["created"]).utcoffset() == timedelta(0)
+    assert raw_read(etcd_server, key) == {reference_id: reference}
+
+
+def test_expired_reference_holders_are_dropped(etcd_backend, etcd_server, lock_name):
+    key = f"/spicerack/locks/custom/{lock_name}"
+    stale = reference_holder(
+        "ref@cumin1001 [4242]", concurrency=1, ttl=60, created=datetime.now(UTC) - timedelta(hours=1)
+    )
+    raw_write(etcd_server, key, {str(uuid.uuid4()): stale})
+    lock = etcd_backend.lock("ours@cumin2002 [77]", max_wait=0)
+
+    our_id = lock.acquire(lock_name, concurrency=1, ttl=60)
+
+    assert list(raw_read(etcd_server, key) or {}) == [our_id]
+    lock.release(lock_name, our_id)
+    assert raw_read(etcd_server, key) is None  # The last holder gone, the key is deleted as the reference does
+
+
+def test_writer_lock_is_the_one_the_reference_takes(etcd_backend, etcd_server, lock_name):
+    reference = etcd.Lock(raw_client(etcd_server), "etcd")
+    reference.acquire(blocking=False, lock_ttl=15)
+    assert reference.is_acquired
+    lock = etcd_backend.lock()
+    released = threading.Event()
+    acquired_while_held: list[bool] = []
+
+    def take() -> None:
+        lock.acquire(lock_name, concurrency=1, ttl=60)
+        acquired_while_held.append(not released.is_set())
+
+    taker = threading.Thread(target=take)
+    taker.start()
+    time.sleep(1.5)  # Not an assertion: gives the taker the time to find the writer lock taken
+    released.set()
+    reference.release()
+    taker.join(timeout=WORKER_TIMEOUT)
+
+    assert acquired_while_held == [False]
+    assert [holder.owner for holder in lock.get(lock_name).locks.values()] == [lock._owner]
+
+
+# -- Through the Spicerack accessor --
 
 
 def test_spicerack_cookbook_and_custom_locks_in_etcd(etcd_server, tmp_path, lock_name):
     spicerack = Spicerack(dry_run=False, etcd_config=str(etcd_server.write_config(tmp_path / "etcd.yaml")))
-    cookbook_key = f"/spicerack/locks/cookbooks/{lock_name}:host1001/"
-    custom_key = f"/spicerack/locks/custom/{lock_name}/"
+    cookbook_key = f"/spicerack/locks/cookbooks/{lock_name}:host1001"
+    custom_key = f"/spicerack/locks/custom/{lock_name}"
 
     with spicerack._cookbook_lock(lock_name, LockArgs(suffix="host1001", concurrency=2, ttl=60)):
-        held = etcd_keys(etcd_server, cookbook_key)
+        held = raw_read(etcd_server, cookbook_key) or {}
         with spicerack.lock().acquired(lock_name, concurrency=1, ttl=30):
-            custom = etcd_keys(etcd_server, custom_key)
+            custom = raw_read(etcd_server, custom_key) or {}
 
     assert [value["owner"] for value in held.values()] == [spicerack.owner]
     assert [(value["concurrency"], value["ttl"]) for value in held.values()] == [(2, 60)]
     assert [(value["concurrency"], value["ttl"]) for value in custom.values()] == [(1, 30)]
-    assert etcd_keys(etcd_server, cookbook_key) == {}
-    assert etcd_keys(etcd_server, custom_key) == {}
+    assert raw_read(etcd_server, cookbook_key) is None
+    assert raw_read(etcd_server, custom_key) is None
 
 
 def test_spicerack_cookbook_lock_busy_raises_lock_error(monkeypatch, etcd_server, tmp_path, lock_name):
@@ -411,12 +534,13 @@ def test_spicerack_cookbook_lock_busy_raises_lock_error(monkeypatch, etcd_server
 
     with holder._cookbook_lock(lock_name, lock_args):
         busy = waiter._cookbook_lock(lock_name, lock_args)
-        with pytest.raises(LockError, match=rf"{holder.owner.replace('[', '.').replace(']', '.')} since "), busy:
+        with pytest.raises(LockError, match=rf": {holder.owner.replace('[', '.').replace(']', '.')}$"), busy:
             pytest.fail("the lock was taken twice")
 
 
-def test_disabled_locks_do_nothing(etcd_server, lock_name):
-    spicerack = Spicerack(dry_run=False, etcd_config="")
+@pytest.mark.parametrize("params", [{}, {"etcd_config": ""}])
+def test_disabled_locks_do_nothing(etcd_server, lock_name, params):
+    spicerack = Spicerack(dry_run=False, **params)
 
     lock_args = LockArgs(suffix="", concurrency=1, ttl=60)
     with spicerack._cookbook_lock(lock_name, lock_args), spicerack._cookbook_lock(lock_name, lock_args):
@@ -425,12 +549,12 @@ def test_disabled_locks_do_nothing(etcd_server, lock_name):
     assert nested
     assert isinstance(spicerack.lock(), NoLock)
     assert spicerack.lock().get(lock_name).locks == {}
-    assert etcd_keys(etcd_server, f"/spicerack/locks/cookbooks/{lock_name}") == {}
+    assert raw_read(etcd_server, f"/spicerack/locks/cookbooks/{lock_name}") is None
 
 
-def test_default_spicerack_uses_the_local_lock(monkeypatch, tmp_path, lock_name):
+def test_local_locks_of_the_embedded_default(monkeypatch, tmp_path, lock_name):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    spicerack = Spicerack(dry_run=False)
+    spicerack = Spicerack(dry_run=False, etcd_config=None)
 
     with spicerack._cookbook_lock(lock_name, LockArgs(suffix="db1001", concurrency=1, ttl=60)):
         slots = list((tmp_path / "state" / "spicerack" / "locks" / "cookbooks").glob(f"{lock_name}:db1001.lock/*.json"))
@@ -438,13 +562,6 @@ def test_default_spicerack_uses_the_local_lock(monkeypatch, tmp_path, lock_name)
 
     assert isinstance(spicerack.lock(), LocalLock)
     assert not list((tmp_path / "state").rglob("*.json"))
-
-
-def test_etcd_gateway_is_plain_http_json(etcd_server):
-    """The server the tests use speaks the v3 JSON gateway the Lock relies on."""
-    response = requests.post(f"{etcd_server.url}/v3/kv/range", json={"key": "Lw=="}, timeout=5)
-    assert response.status_code == 200
-    assert "revision" in response.json()["header"]
 
 
 def test_release_by_id_from_another_instance_and_of_unknown_ids(backend, lock_name, caplog):

@@ -9,10 +9,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-import etcd
+import etcd  # type: ignore[import-untyped]
 import pytest
 
 from spicerack import Spicerack, decorators, locking
+from spicerack._signals import termination_raises as _termination_raises
 from spicerack.exceptions import SpicerackCheckError
 from spicerack.locking import (
     COOKBOOKS_CUSTOM_PREFIX,
@@ -32,7 +33,6 @@ from spicerack.locking import (
     TerminatedError,
     _holder_gone,
     _short_reason,
-    _termination_raises,
     get_lock_instance,
     load_etcd_config,
     lock_key,
@@ -193,13 +193,14 @@ class TestKeyLocks:
         key_locks = KeyLocks(key=KEY)
         lock = slot()
         key_locks.add(lock)
+        lock_id = lock.uuid
 
         with caplog.at_level(logging.WARNING, logger="spicerack.locking"):
-            assert key_locks.remove(lock.uuid) is lock
-            assert key_locks.remove(lock.uuid) is None
+            assert key_locks.remove(lock_id) is lock
+            assert key_locks.remove(lock_id) is None
 
         assert key_locks.locks == {}
-        assert f"Lock for key {KEY} and ID {lock.uuid} not found. Unable to release it. Was expired?" in caplog.text
+        assert f"Lock for key {KEY} and ID {lock_id} not found. Unable to release it. Was expired?" in caplog.text
 
     def test_expired(self):
         now = datetime(2024, 1, 31, 12, tzinfo=UTC)

@@ -1,10 +1,11 @@
-"""A real etcd server on loopback (Debian's ``etcd-server``), for the lock tests.
+"""A real etcd server on loopback (Debian's ``etcd-server``, 3.4), for the lock tests.
+
+It serves etcd's v2 API too (``--enable-v2``): the locks, as the reference's, and conftool use it.
 
 :py:class:`EtcdServer` is plain Python (no pytest) so that benchmarks can reuse it.
 """
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -15,22 +16,23 @@ import pytest
 import requests
 import yaml
 
-from tests.integration.servers import free_port, require_binary, wait_until
+from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 
 __all__ = ["EtcdServer", "etcd_server", "new_etcd_server"]
 
 
 class EtcdServer:
-    """One single-member etcd cluster listening on 127.0.0.1, with its data in ``base_dir``.
+    """One single-member etcd cluster listening on 127.0.0.1, with its data in ``base_dir``, v2 API enabled by default.
 
     API: ``start()``, ``stop()`` (safe to call twice), ``is_up()``, ``url`` (the client URL), ``port``,
     ``write_config(path, **settings)`` (an ``etcd_config`` YAML file pointing to this server),
-    ``etcdctl(*args)`` (runs ``etcdctl`` against it, if installed).
+    ``etcdctl(*args)`` (runs ``etcdctl`` against it, if installed, v3 API unless ``ETCDCTL_API=2`` is in ``env``).
     """
 
-    def __init__(self, base_dir: Path, *, binary: str = "etcd") -> None:
+    def __init__(self, base_dir: Path, *, binary: str = "etcd", enable_v2: bool = True) -> None:
         self.base_dir = base_dir
         self.binary = binary
+        self.enable_v2 = enable_v2
         self.port = free_port()
         self.peer_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,6 +53,7 @@ class EtcdServer:
             f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=test={peer_url}",
             "--log-level=warn",
+            f"--enable-v2={str(self.enable_v2).lower()}",
         ]
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -73,12 +76,7 @@ class EtcdServer:
         if self._process is None:
             return
         if self._process.poll() is None:
-            os.kill(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self._process.pid, signal.SIGKILL)
-                self._process.wait()
+            stop_process(self._process)
         self._process = None
 
     def write_config(self, path: Path, **settings: Any) -> Path:

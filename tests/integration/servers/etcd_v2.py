@@ -1,12 +1,11 @@
 """A real etcd server serving its v2 API (the one conftool uses), and conftool's files pointing to it.
 
-The server is :py:class:`tests.integration.servers.etcd.EtcdServer`, started with ``ETCD_ENABLE_V2=true`` in its
-environment (etcd reads every flag from an ``ETCD_*`` variable too). Each test gets its own conftool namespace
-(``conftool_files``), loaded with conftool's own syncer, so tests never see each other's objects.
+The server is :py:class:`tests.integration.servers.etcd.EtcdServer`, started with ``--enable-v2``. Each test gets
+its own conftool namespace (``conftool_files``), loaded with conftool's own syncer, so tests never see each other's
+objects.
 """
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,16 +165,8 @@ def _v2_is_up(server: EtcdServer) -> bool:
 @pytest.fixture(scope="session")
 def etcd_v2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
     """An etcd server with its v2 API enabled, shared by the session: use ``conftool_files`` for a namespace."""
-    server = EtcdServer(tmp_path_factory.mktemp("etcd-v2"), binary=require_binary("etcd"))
-    previous = os.environ.get("ETCD_ENABLE_V2")
-    os.environ["ETCD_ENABLE_V2"] = "true"  # Read by the etcd process at its start only
-    try:
-        server.start()
-    finally:
-        if previous is None:
-            del os.environ["ETCD_ENABLE_V2"]
-        else:
-            os.environ["ETCD_ENABLE_V2"] = previous
+    server = EtcdServer(tmp_path_factory.mktemp("etcd-v2"), binary=require_binary("etcd"), enable_v2=True)
+    server.start()
     wait_until(lambda: _v2_is_up(server), what="etcd v2 API")
     yield server
     server.stop()
