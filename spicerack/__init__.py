@@ -240,7 +240,7 @@ class Spicerack:
         debmonitor_config: str = "/etc/debmonitor.conf",
         spicerack_config_dir: str = "/etc/spicerack",
         http_proxy: str = "",
-        etcd_config: str | None = None,
+        etcd_config: str | None = "",
         get_cookbook_callback: GetCookbookCallback | None = None,
         extender_class: type[SpicerackExtenderBase] | None = None,
     ) -> None:
@@ -257,7 +257,8 @@ class Spicerack:
             spicerack_config_dir: directory of the per-module configuration files (``<module>/config.yaml``).
             http_proxy: ``scheme://host:port`` of the proxy for calls to the outside world, empty for none.
             etcd_config: path of the YAML file with the etcd settings for distributed locks; an empty string
-                disables locks; :py:data:`None` uses a lock local to this machine.
+                (the default) disables locks; :py:data:`None` uses locks local to this machine (the embedded
+                default configuration).
             get_cookbook_callback: set by the ``cookbook`` runner: how ``run_cookbook()`` finds a cookbook.
             extender_class: a :py:class:`SpicerackExtenderBase` subclass whose methods become accessors.
 
@@ -364,8 +365,9 @@ class Spicerack:
     def lock(self) -> "Lock | LocalLock | NoLock":
         """Return the lock for a cookbook's own critical sections, with concurrency and TTL (key prefix ``custom``).
 
-        Use it as ``with spicerack.lock().acquired("name", concurrency=1, ttl=600): ...``. With locks disabled
-        (``--no-locks``) it is a :py:class:`spicerack.locking.NoLock`, with the same API and doing nothing.
+        Use it as ``with spicerack.lock().acquired("name", concurrency=1, ttl=600): ...``. With locks disabled (no
+        ``etcd_config``, or ``--no-locks``) it is a :py:class:`spicerack.locking.NoLock`, with the same API and doing
+        nothing.
 
         Raises:
             spicerack.locking.LockError: if the etcd settings cannot be loaded.
@@ -392,11 +394,14 @@ class Spicerack:
 
     def _lock_instance(self, prefix: str) -> "Lock | LocalLock | NoLock":
         if prefix not in self._locks:
-            from spicerack.locking import get_lock_instance  # noqa: PLC0415 - imported on first use
+            from spicerack.locking import LocalLock, get_lock_instance  # noqa: PLC0415 - imported on first use
 
-            self._locks[prefix] = get_lock_instance(
-                config_file=self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run
-            )
+            if self._etcd_config is None:
+                self._locks[prefix] = LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run)
+            else:
+                self._locks[prefix] = get_lock_instance(
+                    config_file=self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run
+                )
         return self._locks[prefix]
 
     def run_cookbook(
