@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, ClassVar
 from wmflib.constants import ALL_DATACENTERS
 
 from spicerack.exceptions import SpicerackError
+from spicerack.locking import Lock, NoLock
 from spicerack.remote import RemoteExecutionError, RemoteHosts
 
 if TYPE_CHECKING:
-    from spicerack.locking import LocalLock, Lock, NoLock
+    from spicerack.locking import LocalLock
 
 __all__ = [
     "DHCP",
