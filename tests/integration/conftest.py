@@ -17,6 +17,7 @@ from tests.integration.servers.kubernetes import *  # noqa: F403
 from tests.integration.servers.mariadb import *  # noqa: F403
 from tests.integration.servers.netbox import *  # noqa: F403
 from tests.integration.servers.ngircd import *  # noqa: F403
+from tests.integration.servers.orchestrator import *  # noqa: F403
 from tests.integration.servers.prometheus import *  # noqa: F403
 from tests.integration.servers.redfish import *  # noqa: F403
 from tests.integration.servers.redis import *  # noqa: F403
