@@ -14,7 +14,7 @@ from enum import Enum
 from random import shuffle
 from typing import TYPE_CHECKING, Any
 
-from requests.exceptions import JSONDecodeError
+from requests.exceptions import JSONDecodeError, RequestException
 from wmflib.requests import http_session
 
 from spicerack.administrative import Reason
@@ -712,13 +712,17 @@ class ElasticsearchClusters:
 
         Raises:
             spicerack.elasticsearch_cluster.ElasticsearchClusterCheckError: if a queue is still not empty.
-            spicerack.elasticsearch_cluster.ElasticsearchClusterError: if no datacenter has results, or they are
-                malformed (not retried).
+            spicerack.elasticsearch_cluster.ElasticsearchClusterError: if no datacenter has results, they are
+                malformed or Prometheus can't be reached (not retried).
+            wmflib.prometheus.PrometheusError: if Prometheus answers with an error.
 
         """
         found = False
         for datacenter in self._write_queue_datacenters:
-            results = self._prometheus.query(WRITE_QUEUE_QUERY, datacenter)
+            try:
+                results = self._prometheus.query(WRITE_QUEUE_QUERY, datacenter)
+            except RequestException as e:
+                raise ElasticsearchClusterError(f"Unable to query the Prometheus of {datacenter}: {e}") from e
             if not results:
                 logger.info("Prometheus returned no results for query %s in dc %s", WRITE_QUEUE_QUERY, datacenter)
                 continue

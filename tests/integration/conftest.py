@@ -7,6 +7,7 @@ from tests.integration.fleet_tools import fake_icinga, icinga_env, puppet_env, p
 from tests.integration.servers.alertmanager import *  # noqa: F403
 from tests.integration.servers.authdns import *  # noqa: F403
 from tests.integration.servers.dns import *  # noqa: F403
+from tests.integration.servers.elasticsearch import *  # noqa: F403
 from tests.integration.servers.etcd import *  # noqa: F403
 from tests.integration.servers.etcd_v2 import *  # noqa: F403
 from tests.integration.servers.ganeti import *  # noqa: F403
