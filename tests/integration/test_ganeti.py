@@ -52,7 +52,7 @@ def test_rapi_reads_the_cluster(ganeti_cluster):
     assert client.groups() == [{"name": "row_A", "uri": "/2/groups/row_A"}, {"name": "row_B", "uri": "/2/groups/row_B"}]
     assert [group["node_cnt"] for group in client.groups(bulk=True)] == [2, 0]
     assert [node["id"] for node in client.nodes()] == [GANETI_MASTER, "test-host11"]
-    assert {node["group"] for node in client.nodes(bulk=True)} == {"row_A"}
+    assert {node["group.uuid"] for node in client.nodes(bulk=True)} == {"group-row_A"}
     assert client.fetch_instance(INSTANCE)["status"] == "running"
     assert client.fetch_instance_mac(INSTANCE) == "aa:00:00:5e:10:01"
 
@@ -211,3 +211,17 @@ def test_config_errors(spicerack_for, ganeti_cluster, tmp_path):
     with pytest.raises(GanetiError, match=r"^Missing key\(s\) password, timeout in the Ganeti config file"):
         spicerack_for().ganeti()
     assert RAPI_USERS  # the stand-in's users table is what the config above authenticates against
+
+
+def test_node_and_group_details_as_cookbooks_read_them(ganeti_cluster):
+    client = rapi(ganeti_cluster)
+
+    # As sre.ganeti.drain-node and resource-report read them: instances per node, free resources per group.
+    master = next(node for node in client.nodes(bulk=True) if node["name"] == GANETI_MASTER)
+    groups = {group["uuid"]: group for group in client.groups(bulk=True)}
+    free_memory = sum(node["mfree"] for node in client.nodes(bulk=True) if node["group.uuid"] == "group-row_A")
+
+    assert master["pinst_list"] == [INSTANCE]
+    assert master["sinst_list"] == []
+    assert groups["group-row_A"]["node_cnt"] == 2
+    assert free_memory == 96000

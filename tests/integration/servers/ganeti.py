@@ -57,12 +57,25 @@ INSTANCE = "vm1001.eqiad.example.org"
 def initial_state() -> dict[str, Any]:
     """The cluster at start: master ``GANETI_MASTER``, two groups, two nodes, one running instance."""
     nodes = {
-        name: {"name": name, "group": "row_A", "master_candidate": True, "offline": False, "drained": False}
+        name: {
+            "name": name,
+            "uuid": f"node-{name}",
+            "group.uuid": "group-row_A",
+            "role": "M" if name == GANETI_MASTER else "C",
+            "master_candidate": True,
+            "offline": False,
+            "drained": False,
+            "mtotal": 64000,
+            "mfree": 48000,
+            "dtotal": 900000,
+            "dfree": 700000,
+            "ctotal": 32,
+        }
         for name in (GANETI_MASTER, "test-host11")
     }
     groups = {
-        "row_A": {"name": "row_A", "alloc_policy": "preferred", "node_cnt": 2, "node_list": sorted(nodes)},
-        "row_B": {"name": "row_B", "alloc_policy": "preferred", "node_cnt": 0, "node_list": []},
+        "row_A": {"name": "row_A", "uuid": "group-row_A", "alloc_policy": "preferred", "node_list": sorted(nodes)},
+        "row_B": {"name": "row_B", "uuid": "group-row_B", "alloc_policy": "preferred", "node_list": []},
     }
     instance = {
         "name": INSTANCE,
@@ -281,6 +294,7 @@ class GanetiStandIn:
             return 200, 2
         if parts == ["2", "info"]:
             return 200, state["info"]
+        _derive_counts(state)
         if len(parts) == 2 and parts[0] == "2" and parts[1] in COLLECTIONS:
             key = "name" if parts[1] == "groups" else "id"
             items = state[parts[1]].values()
@@ -300,6 +314,17 @@ class GanetiStandIn:
         filters = {key: values[0] for key, values in query.items() if key not in ("limit", "offset")}
         results = [record for record in NETBOX_RECORDS[endpoint] if _matches(record, filters)]
         return 200, {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+def _derive_counts(state: dict[str, Any]) -> None:
+    """Fill in what the RAPI computes: each node's primary and secondary instances, each group's node count."""
+    instances = state["instances"].values()
+    for name, node in state["nodes"].items():
+        node["pinst_list"] = sorted(instance["name"] for instance in instances if instance["pnode"] == name)
+        node["sinst_list"] = sorted(instance["name"] for instance in instances if name in instance["snodes"])
+        node["pinst_cnt"], node["sinst_cnt"] = len(node["pinst_list"]), len(node["sinst_list"])
+    for group in state["groups"].values():
+        group["node_cnt"] = len(group["node_list"])
 
 
 def _matches(record: dict[str, Any], filters: dict[str, str]) -> bool:
