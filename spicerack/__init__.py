@@ -842,9 +842,10 @@ class Spicerack:
     ) -> "Redfish":
         """Return a client of the Redfish API of a physical server's management console.
 
-        Without Netbox the console's address and vendor are not looked up: the console is reached at
-        ``mgmt_address`` (an IP address, hostname or FQDN), else at ``hostname`` itself, and ``manufacturer`` picks
-        the vendor class (:py:class:`spicerack.redfish.RedfishDell` by default).
+        Without ``mgmt_address``, when Netbox is configured (``netbox/config.yaml``), the console's address and
+        the manufacturer (unless ``manufacturer`` is given) are looked up in Netbox, as the reference does. Otherwise
+        the console is reached at ``mgmt_address`` (an IP address, hostname or FQDN), else at ``hostname`` itself,
+        and ``manufacturer`` picks the vendor class (:py:class:`spicerack.redfish.RedfishDell` by default).
 
         Arguments:
             hostname: the server's hostname, or directly its management console's FQDN or address.
@@ -857,14 +858,19 @@ class Spicerack:
 
         Raises:
             spicerack.redfish.RedfishError: if the manufacturer is not supported or the address does not resolve.
+            spicerack.exceptions.SpicerackError: if Netbox has the host as a virtual machine, without a management
+                address or with a manufacturer that is not supported.
 
         """
         from spicerack.redfish import create_redfish  # noqa: PLC0415 - imported on first use
 
         if not password:
             password = self.management_password()
-        # The reference looks the console's address and the manufacturer up in Netbox: that lookup belongs here,
-        # when neither mgmt_address nor manufacturer is given.
+        if not mgmt_address and (self.config_dir / "netbox" / "config.yaml").exists():
+            from spicerack.netbox import redfish_target  # noqa: PLC0415 - imported on first use
+
+            mgmt_address, netbox_manufacturer = redfish_target(self.netbox(), hostname)
+            manufacturer = manufacturer or netbox_manufacturer
         return create_redfish(
             hostname,
             username,
@@ -1094,9 +1100,11 @@ class Spicerack:
             spicerack.netbox.NetboxError: if the file cannot be read or misses one of those keys.
 
         """
-        from spicerack.netbox import netbox_from_config  # noqa: PLC0415 - imported on first use
+        from spicerack.netbox import load_netbox_config  # noqa: PLC0415 - imported on first use
 
-        return netbox_from_config(self._spicerack_config_dir, read_write=read_write, dry_run=self._dry_run)
+        url, token = load_netbox_config(self._spicerack_config_dir, read_write=read_write, dry_run=self._dry_run)
+        netbox: Netbox = _resolve("Netbox")(url, token, dry_run=self._dry_run)
+        return netbox
 
     def netbox_server(self, hostname: str, *, read_write: bool = False) -> "NetboxServer":
         """Return the Netbox data of a server, physical device or virtual machine.

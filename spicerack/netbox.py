@@ -198,8 +198,8 @@ def _script_log(session: Session, job_url: str, headers: dict[str, str]) -> list
     return log
 
 
-def netbox_from_config(config_dir: str | Path, *, read_write: bool = False, dry_run: bool = True) -> Netbox:
-    """Return the client of the Netbox set up in ``netbox/config.yaml`` of Spicerack's configuration directory.
+def load_netbox_config(config_dir: str | Path, *, read_write: bool = False, dry_run: bool = True) -> tuple[str, str]:
+    """Return the Netbox URL and the API token to use, from ``netbox/config.yaml`` in Spicerack's config directory.
 
     The file sets ``api_url``, ``api_token_ro`` and ``api_token_rw``. The read-write token is used only when asked
     for and not in DRY-RUN mode.
@@ -219,7 +219,34 @@ def netbox_from_config(config_dir: str | Path, *, read_write: bool = False, dry_
     for key in ("api_url", token_key):
         if not isinstance(config.get(key), str) or not config[key]:
             raise NetboxError(f"The Netbox config file {config_file} must set {key} to a non-empty string")
-    return Netbox(config["api_url"], config[token_key], dry_run=dry_run)
+    return config["api_url"], config[token_key]
+
+
+def redfish_target(netbox: Netbox, hostname: str) -> tuple[str, str]:
+    """Return the management console's address (with prefix length) and the manufacturer's slug of a server.
+
+    Arguments:
+        netbox: the Netbox client.
+        hostname: the server's short name.
+
+    Raises:
+        spicerack.exceptions.SpicerackError: if the server is a virtual machine, has no management address or its
+            manufacturer has no Redfish support.
+
+    """
+    from spicerack.redfish import VENDOR_CLASSES  # noqa: PLC0415 - the Redfish module is needed only here
+
+    server = netbox.get_server(hostname)
+    if server.virtual:
+        raise SpicerackError(f"Host {hostname} is not a Physical server, Redfish is not supported.")
+    with _api_errors(f"Unable to get the management address of {hostname}"):
+        address = netbox.api.ipam.ip_addresses.get(device=hostname, interface=MANAGEMENT_IFACE_NAME)
+    if address is None:
+        raise NetboxError(f"Server {hostname} has no management address in Netbox.")
+    manufacturer = server.as_dict()["device_type"]["manufacturer"]["slug"]
+    if manufacturer not in VENDOR_CLASSES:
+        raise SpicerackError(f"The manufacturer {manufacturer} set in Netbox for {hostname} is not supported.")
+    return str(address.address), str(manufacturer)
 
 
 def _api_call(message: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
