@@ -66,7 +66,7 @@ def _kafka_errors(action: str) -> Iterator[None]:
 
     try:
         yield
-    except kafka.errors.KafkaError as exc:
+    except (kafka.errors.KafkaError, ssl.SSLError) as exc:  # kafka-python lets a refused certificate through
         raise KafkaError(f"Failed to {action}: {exc!r}") from exc
 
 

@@ -14,6 +14,7 @@ from tests.integration.servers.ganeti import *  # noqa: F403
 from tests.integration.servers.http import *  # noqa: F403
 from tests.integration.servers.https import *  # noqa: F403
 from tests.integration.servers.ipmi import *  # noqa: F403
+from tests.integration.servers.kafka import *  # noqa: F403
 from tests.integration.servers.kubernetes import *  # noqa: F403
 from tests.integration.servers.mariadb import *  # noqa: F403
 from tests.integration.servers.netbox import *  # noqa: F403
