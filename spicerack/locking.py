@@ -584,6 +584,7 @@ class Lock(_LockBase):
         etcd = _etcd()
         try:
             self._etcd = etcd.Client(**{**config, "lock_prefix": KEYS_BASE_PATH})
+            _quiet_retry_noise(self._etcd)
         except TypeError as e:
             raise LockError(f"Invalid etcd settings in {config_source}: {e}") from None
         except etcd.EtcdException as e:  # With allow_reconnect the client asks the cluster for its members
@@ -685,6 +686,37 @@ class Lock(_LockBase):
                 f"{self._source}, or run with --no-locks to skip locks"
             )
         return " ".join(str(error).split()) or type(error).__name__
+
+
+class _EtcdRetryNoise(logging.Filter):
+    """Turn the records of urllib3 and python-etcd about failed requests to the lock's etcd servers into DEBUG ones.
+
+    When etcd is down they would fill the console before the lock's own one-line error; they stay in the extended log.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.markers: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote the record if it is about one of the etcd servers; never drop it."""
+        if record.levelno > logging.DEBUG and any(marker in record.getMessage() for marker in self.markers):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_ETCD_RETRY_NOISE = _EtcdRetryNoise()
+
+
+def _quiet_retry_noise(client: Any) -> None:
+    """Demote the retry and failure messages of the libraries about the given etcd client's server."""
+    for name in ("etcd.client", "urllib3.connectionpool"):
+        library_logger = logging.getLogger(name)
+        if _ETCD_RETRY_NOISE not in library_logger.filters:
+            library_logger.addFilter(_ETCD_RETRY_NOISE)
+    base_uri, host, port = (getattr(client, name, None) for name in ("base_uri", "host", "port"))
+    if isinstance(base_uri, str) and isinstance(host, str):
+        _ETCD_RETRY_NOISE.markers.update({f"server {base_uri} ", f"host='{host}', port={port})"})
 
 
 def _short_reason(error: Exception) -> str:

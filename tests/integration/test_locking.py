@@ -325,12 +325,12 @@ def test_dry_run_checks_the_limit_once_and_writes_nothing(backend, lock_name, ca
         dry_run.acquire(lock_name, concurrency=1, ttl=60)  # At once, without waiting the 30 s
 
 
-def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name):
+def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name, caplog):
     config = tmp_path / "etcd.yaml"
     config.write_text(f"host: 127.0.0.1\nport: {free_port()}\npassword: s3cr3t-pw\nusername: operator\n")
     lock = get_lock_instance(config_file=str(config), prefix="custom", owner="me@here [1]", dry_run=False)
 
-    with pytest.raises(LockError) as error:
+    with caplog.at_level(logging.DEBUG), pytest.raises(LockError) as error:
         lock.acquire(lock_name, concurrency=1, ttl=60)
 
     message = str(error.value)
@@ -340,6 +340,9 @@ def test_unreachable_etcd_is_a_clear_error(tmp_path, lock_name):
     assert str(config) in message
     assert "s3cr3t-pw" not in message
     assert "\n" not in message
+    library_records = [record for record in caplog.records if record.name in ("urllib3.connectionpool", "etcd.client")]
+    assert library_records  # The libraries' own retries happened, only at DEBUG level
+    assert {record.levelname for record in library_records} == {"DEBUG"}
 
 
 def test_etcd_stopped_while_holding_the_lock(new_etcd_server, tmp_path, lock_name, caplog):

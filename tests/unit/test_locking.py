@@ -283,6 +283,18 @@ class TestGetLockInstance:
             Lock(config={"hots": "x"}, prefix=COOKBOOKS_PREFIX, owner="a@b [1]", config_source="f.yaml")
 
 
+def test_library_retry_noise_about_the_etcd_server_is_demoted_to_debug(caplog):
+    Lock(config={"host": "127.0.0.1", "port": 2399}, prefix=COOKBOOKS_PREFIX, owner="a@b [1]")
+    pool = logging.getLogger("urllib3.connectionpool")
+
+    with caplog.at_level(logging.DEBUG):
+        pool.warning("Retrying after connection broken by %r", "HTTPConnection(host='127.0.0.1', port=2399): refused")
+        logging.getLogger("etcd.client").error("Request to server %s failed: %r", "http://127.0.0.1:2399", "refused")
+        pool.warning("Retrying after connection broken by %r", "HTTPConnection(host='netbox', port=443): refused")
+
+    assert [record.levelname for record in caplog.records] == ["DEBUG", "DEBUG", "WARNING"]
+
+
 class TestSpicerackLocks:
     def test_without_etcd_config_there_are_no_locks(self):
         spicerack = Spicerack(dry_run=False)
