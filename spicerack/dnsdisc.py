@@ -5,6 +5,7 @@ the datacenter); the checks ask every active authoritative nameserver directly.
 """
 
 import logging
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -105,7 +106,7 @@ class Discovery:
         """
         dns_resolver = self._first_resolver()
         try:
-            return str(dns_resolver.resolve(name)[0].address)
+            return str(_query(dns_resolver, name)[0].address)
         except DNSException as e:
             raise DiscoveryError(f"Unable to resolve {name}: {e}") from e
 
@@ -148,9 +149,7 @@ class Discovery:
         logger.debug("Checking that TTL=%d for %s %s records", ttl, self._records, DISCOVERY_DOMAIN)
         for answer in self.resolve():
             if answer.ttl != ttl:
-                raise DiscoveryCheckError(
-                    f"Expected TTL '{ttl}', got '{answer.ttl}' for record {answer.qname.to_text(omit_final_dot=True)}"
-                )
+                raise DiscoveryCheckError(f"Expected TTL '{ttl}', got '{answer.ttl}' for record {answer[0].address}")
         if len(self._records) == 1:
             logger.info("%s.%s TTL is correct.", self._records[0], DISCOVERY_DOMAIN)
         else:
@@ -209,7 +208,7 @@ class Discovery:
             for record in records:
                 record_name = f"{record}.{DISCOVERY_DOMAIN}"
                 try:
-                    answer = dns_resolver.resolve(record_name)
+                    answer = _query(dns_resolver, record_name)
                 except DNSException as e:
                     raise DiscoveryError(f"Unable to resolve {record_name} from {nameserver}: {e}") from e
                 logger.debug("[%s] %s -> %s TTL %d", nameserver, record, answer[0].address, answer.ttl)
@@ -263,13 +262,14 @@ class Discovery:
             raise DiscoveryError(message)
 
     def resolve_with_client_ip(
-        self, record: str, client_ip: IPv4Address | IPv6Address
+        self, record: str, client_ip: IPv4Address | IPv6Address, timeout: float | None = 2.0
     ) -> dict[str, IPv4Address | IPv6Address]:
         """Resolve a record on every nameserver as a client with the given IP would see it (EDNS Client Subnet).
 
         Arguments:
             record: one of the instance's records, without the ``.discovery.wmnet`` suffix.
             client_ip: the client address to send in the EDNS Client Subnet option.
+            timeout: seconds to wait for each nameserver's answer; :py:data:`None` waits forever.
 
         Returns:
             The address each nameserver answered, by nameserver.
@@ -288,7 +288,7 @@ class Discovery:
         for nameserver, dns_resolver in self._resolvers.items():
             try:  # dns.query raises many kinds of exceptions, none of which should escape as is
                 response, _ = dns.query.udp_with_fallback(
-                    query, str(dns_resolver.nameservers[0]), port=dns_resolver.port, timeout=dns_resolver.lifetime
+                    query, str(dns_resolver.nameservers[0]), port=dns_resolver.port, timeout=timeout
                 )
             except Exception as e:
                 raise DiscoveryError(f"Unable to resolve {record_name} from {nameserver}: {e}") from e
@@ -308,6 +308,17 @@ class Discovery:
             return next(iter(self._resolvers.values()))
         except StopIteration:
             raise DiscoveryError("No authoritative nameserver configured") from None
+
+
+def _query(dns_resolver: resolver.Resolver, name: str) -> resolver.Answer:
+    """Resolve a name the way the reference does, with :py:meth:`dns.resolver.Resolver.query`.
+
+    ``query()`` is ``resolve()`` with the search list (empty here, resolvers are not configured); dnspython flags it
+    as deprecated, which is not something to show to operators.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return dns_resolver.query(name)
 
 
 def load_authdns_servers(config_dir: str | Path) -> dict[str, str]:

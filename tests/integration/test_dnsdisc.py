@@ -2,6 +2,7 @@
 
 import inspect
 import logging
+import socket
 from ipaddress import ip_address
 
 import pytest
@@ -39,7 +40,7 @@ def test_check_ttl(conftool_files, authdns, caplog):
     disc.check_ttl(10)
 
     assert "['appservers-rw', 'api-ro'] discovery.wmnet TTLs are correct." in caplog.text
-    with pytest.raises(DiscoveryCheckError, match=r"Expected TTL '300', got '10' for record appservers-rw\.discovery"):
+    with pytest.raises(DiscoveryCheckError, match=r"Expected TTL '300', got '10' for record 10\.2\.1\.1$"):
         inspect.unwrap(Discovery.check_ttl)(disc, 300)  # one try: the check itself, without the retries' waits
 
 
@@ -91,6 +92,18 @@ def test_resolve_with_client_ip(conftool_files, authdns):
     }
     with pytest.raises(DiscoveryError, match="Record 'search' not found"):
         disc.resolve_with_client_ip("search", ip_address("192.0.2.1"))
+
+
+def test_resolve_with_client_ip_gives_up_after_the_timeout(conftool_files):
+    # A UDP socket that receives the query and never answers: the timeout ends the wait.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        conftool = Confctl(config=str(conftool_files.config), schema=str(conftool_files.schema)).entity("discovery")
+        disc = Discovery(conftool=conftool, authdns_servers={"mute": f"127.0.0.1:{port}"}, records=["appservers-rw"])
+        with pytest.raises(DiscoveryError, match=r"Unable to resolve appservers-rw\.discovery\.wmnet from mute"):
+            disc.resolve_with_client_ip("appservers-rw", ip_address("192.0.2.1"), timeout=0.2)
+        assert silent.recv(4096)  # The query did reach the server
 
 
 def test_pool_and_depool_write_conftool(conftool_files, authdns):

@@ -5,6 +5,7 @@ Resolution against real nameservers and changes in etcd are in tests/integration
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from ipaddress import ip_address
 from types import SimpleNamespace
@@ -131,3 +132,32 @@ def test_load_authdns_servers_errors(tmp_path, content, message):
 
     with pytest.raises(DiscoveryError, match=message):
         load_authdns_servers(tmp_path)
+
+
+def test_resolve_with_client_ip_timeout_defaults_to_two_seconds(monkeypatch):
+    timeouts: list[float | None] = []
+
+    def no_answer(query: object, where: str, *, port: int, timeout: float | None) -> None:
+        timeouts.append(timeout)
+        raise TimeoutError("no answer")
+
+    monkeypatch.setattr("dns.query.udp_with_fallback", no_answer)
+    discovery = make_discovery(FakeConftool({}), "svc", ns1="192.0.2.53")
+    for kwargs in ({}, {"timeout": 0.5}, {"timeout": None}):
+        with pytest.raises(DiscoveryError, match=r"Unable to resolve svc\.discovery\.wmnet from ns1: no answer"):
+            discovery.resolve_with_client_ip("svc", ip_address("192.0.2.1"), **kwargs)
+    assert timeouts == [2.0, 0.5, None]
+
+
+def test_resolution_shows_no_deprecation_warning(monkeypatch, recwarn):
+    discovery = make_discovery(FakeConftool({}), "svc", ns1="192.0.2.53")
+    answer = [SimpleNamespace(address="10.2.1.1")]
+
+    def query(name: str, *args: object, **kwargs: object) -> list[SimpleNamespace]:
+        warnings.warn("please use dns.resolver.Resolver.resolve() instead", DeprecationWarning, stacklevel=2)
+        assert name == "svc.svc.eqiad.wmnet"
+        return answer
+
+    monkeypatch.setattr(discovery._resolvers["ns1"], "query", query)
+    assert discovery.resolve_address("svc.svc.eqiad.wmnet") == "10.2.1.1"
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
