@@ -38,6 +38,13 @@ class KubernetesError(SpicerackError):
     """Invalid use of this module or unexpected cluster state (bad user or kubeconfig, missing node, ...)."""
 
 
+class KubernetesNotFoundError(KubernetesError, KubernetesApiError):
+    """The API does not know the node.
+
+    Both a :py:class:`KubernetesError` and a :py:class:`KubernetesApiError`, as cookbooks catch either.
+    """
+
+
 class KubernetesCheckError(SpicerackCheckError):
     """A Kubernetes object is not in the state it should be in after an action."""
 
@@ -192,7 +199,9 @@ class Kubernetes:
             name: the node's name (its FQDN).
 
         Raises:
-            spicerack.k8s.KubernetesError: if there is no node, or more than one, with that name.
+            spicerack.k8s.KubernetesNotFoundError: if there is no node with that name (a KubernetesApiError and a
+                KubernetesError).
+            spicerack.k8s.KubernetesError: if there is more than one node with that name.
             spicerack.k8s.KubernetesApiError: if the API call failed.
 
         """
@@ -377,7 +386,7 @@ class KubernetesNode:
         _named(nodes, "Failed to list nodes")
 
         if not nodes:
-            raise KubernetesError(f"Node {self._fqdn} not found")
+            raise KubernetesNotFoundError(f"Node {self._fqdn} not found")
         if len(nodes) > 1:
             names = ",".join(node.metadata.name for node in nodes)
             raise KubernetesError(f"More than one node found for name {self._fqdn}: {names}")

@@ -1,5 +1,6 @@
 """spicerack.k8s with the real kubernetes client against the fake API server of ``servers/kubernetes.py``."""
 
+import json
 import logging
 import socket
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from spicerack.k8s import (
     KubernetesCheckError,
     KubernetesError,
     KubernetesNode,
+    KubernetesNotFoundError,
 )
 from tests.integration.servers.kubernetes import CLUSTER, FakeKubernetes, write_kubeconfig
 
@@ -84,9 +86,18 @@ class TestNodes:
         assert (request.query, request.user) == ({"fieldSelector": [f"metadata.name={NODE}"]}, "admin")
 
     def test_get_missing_node(self, kube: Kubernetes) -> None:
-        """A node the API does not know raises KubernetesError."""
-        with pytest.raises(KubernetesError, match=r"Node missing\.eqiad\.wmnet not found"):
+        """A node the API does not know raises an error that is a KubernetesError and a KubernetesApiError."""
+        with pytest.raises(KubernetesNotFoundError, match=r"Node missing\.eqiad\.wmnet not found") as error:
             kube.get_node("missing.eqiad.wmnet")
+        assert isinstance(error.value, KubernetesError)
+        assert isinstance(error.value, KubernetesApiError)  # as the production cookbooks catch a node not joined yet
+
+    def test_several_nodes_with_the_name(self, api: FakeKubernetes, kube: Kubernetes) -> None:
+        """An API answering more than one node for the name raises KubernetesError."""
+        body = json.dumps({"kind": "NodeList", "items": [api.nodes[NODE], api.nodes[NODE]]}).encode()
+        api.fault("GET", "/api/v1/nodes", body=body)
+        with pytest.raises(KubernetesError, match=f"More than one node found for name {NODE}: {NODE},{NODE}"):
+            kube.get_node(NODE)
 
     def test_cordon_and_uncordon(self, api: FakeKubernetes, kube: Kubernetes) -> None:
         """Cordoning and uncordoning patch the node on the server, each only once."""
