@@ -404,6 +404,13 @@ class Spicerack:
                 )
         return self._locks[prefix]
 
+    @property
+    def _spicerack_lock(self) -> "Lock | LocalLock | NoLock":
+        """The lock of Spicerack's own modules (key prefix ``modules``), created once."""
+        from spicerack.locking import SPICERACK_PREFIX  # noqa: PLC0415 - imported on first use
+
+        return self._lock_instance(SPICERACK_PREFIX)
+
     def run_cookbook(
         self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
     ) -> int:
