@@ -32,6 +32,10 @@ class PeeringDBError(SpicerackError):
     """A PeeringDB request failed, its answer is unusable or the configuration is invalid."""
 
 
+class CacheMiss(SpicerackError):
+    """The cache has no fresh copy of an answer."""
+
+
 class PeeringDB:
     """Client of PeeringDB's API: one kept-alive session for all requests, answers cached on disk if asked to.
 
@@ -113,8 +117,9 @@ class PeeringDB:
         cache_file = None
         if self.use_cache and self.cachedir is not None:
             cache_file = _cache_file(self.cachedir, resource, resource_id, filters)
-        content = self._cache_read(cache_file) if cache_file is not None else None
-        if content is None:
+        try:
+            content = self._cache_read(cache_file)
+        except CacheMiss:
             content = self._download(resource, resource_id, filters)
             if cache_file is not None:
                 self._cache_write(cache_file, content)
@@ -131,9 +136,7 @@ class PeeringDB:
             raise PeeringDBError(f"Unable to fetch {url} from PeeringDB: {_one_line(str(e))}") from e
 
         if not response.ok:
-            raise PeeringDBError(
-                f"PeeringDB answered {response.status_code} {response.reason} to {url}: {_error_detail(response)}"
-            )
+            raise PeeringDBError(f"Server response with status {response.status_code} ({_error_detail(response)})")
         try:
             content = response.json()
         except ValueError:
@@ -142,21 +145,28 @@ class PeeringDB:
             raise PeeringDBError(f"PeeringDB's answer to {url} has no list of data")
         return dict(content)
 
-    def _cache_read(self, cache_file: Path) -> dict[str, Any] | None:
-        """Return the cached answer if it is there, readable and younger than the TTL, else :py:data:`None`."""
+    def _cache_read(self, cache_file: Path | None) -> dict[str, Any]:
+        """Return the cached answer if it is there, readable and younger than the TTL.
+
+        Raises:
+            spicerack.peeringdb.CacheMiss: otherwise, or without a cache.
+
+        """
+        if cache_file is None:
+            raise CacheMiss
         try:
             if time.time() - cache_file.stat().st_mtime > self.ttl:
                 logger.debug("PeeringDB cache file %s has expired", cache_file)
-                return None
+                raise CacheMiss
             content = json.loads(cache_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return None
+            raise CacheMiss from None
         except (OSError, ValueError) as e:
             logger.warning("Ignoring the unreadable PeeringDB cache file %s: %s", cache_file, _one_line(str(e)))
-            return None
+            raise CacheMiss from e
         if not _is_answer(content):
             logger.warning("Ignoring the PeeringDB cache file %s: it holds no list of data", cache_file)
-            return None
+            raise CacheMiss
         logger.debug("Using the PeeringDB cache file %s", cache_file)
         return dict(content)
 
@@ -262,7 +272,7 @@ def _error_detail(response: Response) -> str:
     detail = _one_line(str(detail))
     if len(detail) > _MAX_ERROR_DETAIL:
         detail = f"{detail[:_MAX_ERROR_DETAIL]}..."
-    return detail or "no details"
+    return detail
 
 
 def _one_line(text: str) -> str:

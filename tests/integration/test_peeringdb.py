@@ -128,9 +128,7 @@ def test_error_answers_are_one_line_errors_and_not_cached(http_server: HTTPTestS
     http_server.script("/api/net/999999", 404, body={"meta": {"error": "Not found.\nReally."}})
     peeringdb = make_peeringdb(http_server, cachedir=tmp_path)
 
-    with pytest.raises(
-        PeeringDBError, match=r"^PeeringDB answered 404 Not Found to \S+/api/net/999999: Not found\. Really\.$"
-    ):
+    with pytest.raises(PeeringDBError, match=r"^Server response with status 404 \(Not found\. Really\.\)$"):
         peeringdb.fetch("net", 999999)
 
     assert cache_files(tmp_path) == []

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from spicerack import Spicerack
-from spicerack.peeringdb import PeeringDB, PeeringDBError, _cache_file, peeringdb_from_config
+from spicerack.exceptions import SpicerackError
+from spicerack.peeringdb import CacheMiss, PeeringDB, PeeringDBError, _cache_file, peeringdb_from_config
 
 UNREACHABLE_URL = "http://peeringdb.invalid/api/"
 ANSWER = {"meta": {}, "data": [{"asn": 14907}]}
@@ -113,8 +114,9 @@ def test_cache_read_of_fresh_expired_and_missing_files(tmp_path: Path) -> None:
     age(cache_file, 3599)
     assert peeringdb._cache_read(cache_file) == ANSWER
     age(cache_file, 3601)
-    assert peeringdb._cache_read(cache_file) is None
-    assert peeringdb._cache_read(tmp_path / "net" / "missing.json") is None
+    for expired_or_missing in (cache_file, tmp_path / "net" / "missing.json", None):
+        with pytest.raises(CacheMiss):
+            peeringdb._cache_read(expired_or_missing)
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"meta": {}}', '{"data": "x"}'])
@@ -122,7 +124,8 @@ def test_cache_read_ignores_unusable_files(tmp_path: Path, content: str, caplog:
     cache_file = tmp_path / "net.json"
     cache_file.write_text(content)
 
-    assert cached_client(tmp_path)._cache_read(cache_file) is None
+    with pytest.raises(CacheMiss):
+        cached_client(tmp_path)._cache_read(cache_file)
     assert "Ignoring" in caplog.text
 
 
@@ -200,3 +203,8 @@ def test_accessor_passes_ttl_config_and_proxies(tmp_path: Path) -> None:
         "http": "http://proxy.example.org:8080",
         "https": "http://proxy.example.org:8080",
     }
+
+
+def test_cache_miss_is_a_spicerack_error_not_a_peeringdb_error() -> None:
+    assert issubclass(CacheMiss, SpicerackError)
+    assert not issubclass(CacheMiss, PeeringDBError)
