@@ -163,3 +163,41 @@ def test_load_repo_refuses_non_bare_and_non_git(tmp_path):
     git("init", "--quiet", cwd=tmp_path / "srv" / NAME)
     with pytest.raises(RepoSyncError, match="not a bare git repository"):
         load_repo(config_dir, NAME)
+
+
+def test_module_exposes_remote_hosts():
+    from spicerack.remote import RemoteHosts  # noqa: PLC0415 - the name the module must re-export
+
+    assert reposync.RemoteHosts is RemoteHosts
+
+
+def test_commit_without_a_valid_hexsha_is_an_error(tmp_path):
+    class NoHexsha:
+        hexsha = None
+
+    class Index:
+        def diff(self, _other):
+            return ["changed"]
+
+        def commit(self, *_args, **_kwargs):
+            return NoHexsha()
+
+    class Head:
+        commit = None
+
+        def is_valid(self):
+            return True
+
+    class Git:
+        def add(self, **_kwargs):
+            pass
+
+    class Clone:
+        git = Git()
+        head = Head()
+        index = Index()
+
+    sync = RepoSync(Repo.init(tmp_path, bare=True), "user", None, dry_run=True)  # type: ignore[arg-type]
+    with pytest.raises(RepoSyncError, match="No valid commit hexsha from commit"):
+        sync._commit(Clone(), "message")  # type: ignore[arg-type]
+    assert sync.hexsha is None
