@@ -166,7 +166,7 @@ def test_load_repo_refuses_non_bare_and_non_git(tmp_path):
 
 
 def test_module_exposes_remote_hosts():
-    from spicerack.remote import RemoteHosts  # noqa: PLC0415 - the name the module must re-export
+    from spicerack.remote import RemoteHosts
 
     assert reposync.RemoteHosts is RemoteHosts
 
