@@ -173,9 +173,37 @@ class CookbookItem(BaseItem):
         released and its end is logged.
         """
         with termination_raises():
-            return self._run_lifecycle()
+            prepared = self._prepare()
+            if isinstance(prepared, int):
+                return prepared
+            runner, description = prepared
 
-    def _run_lifecycle(self) -> int:
+            lock_args = runner.lock_args
+            skip_start_sal = runner.skip_start_sal
+            lock_error = _lock_error_class()
+            try:
+                with self._lock(lock_args):
+                    start = datetime.now(UTC)
+                    _log.log_task_start(
+                        skip_start_sal=skip_start_sal, message=f"Cookbook {self.full_name} {description}".strip()
+                    )
+                    code = self._run(runner)
+            except lock_error as e:
+                logger.error("Unable to run cookbook %s: %s", self.full_name, e)
+                self._status = self.error
+                return cookbook.LOCK_TIMEOUT_RETCODE
+
+            duration = (datetime.now(UTC) - start).total_seconds()
+            logger.debug("__COOKBOOK_STATS__:name=%s,exit_code=%d,duration=%.3f", self.full_name, code, duration)
+            _log.log_task_end(
+                skip_start_sal=skip_start_sal,
+                status=self.status,
+                message=f"Cookbook {self.full_name} (exit_code={code}) {description}".strip(),
+            )
+            return code
+
+    def _prepare(self) -> tuple[cookbook.CookbookRunnerBase, str] | int:
+        """Parse the arguments and get the runner and its description, or the exit code when it must not run."""
         code, args = self._parse_args()
         if code >= 0:
             return code
@@ -195,30 +223,7 @@ class CookbookItem(BaseItem):
         except BaseException:
             logger.exception("Failed to get runtime_description from Cookbook %s:", self.full_name)
             description = ""
-
-        lock_args = runner.lock_args
-        skip_start_sal = runner.skip_start_sal
-        lock_error = _lock_error_class()
-        try:
-            with self._lock(lock_args):
-                start = datetime.now(UTC)
-                _log.log_task_start(
-                    skip_start_sal=skip_start_sal, message=f"Cookbook {self.full_name} {description}".strip()
-                )
-                code = self._run(runner)
-        except lock_error as e:
-            logger.error("Unable to run cookbook %s: %s", self.full_name, e)
-            self._status = self.error
-            return cookbook.LOCK_TIMEOUT_RETCODE
-
-        duration = (datetime.now(UTC) - start).total_seconds()
-        logger.debug("__COOKBOOK_STATS__:name=%s,exit_code=%d,duration=%.3f", self.full_name, code, duration)
-        _log.log_task_end(
-            skip_start_sal=skip_start_sal,
-            status=self.status,
-            message=f"Cookbook {self.full_name} (exit_code={code}) {description}".strip(),
-        )
-        return code
+        return runner, description
 
     def _lock(self, lock_args: cookbook.LockArgs) -> AbstractContextManager[Any]:
         cookbook_lock: Callable[[str, cookbook.LockArgs], AbstractContextManager[Any]] | None = getattr(
@@ -231,7 +236,7 @@ class CookbookItem(BaseItem):
     def _run(self, runner: cookbook.CookbookRunnerBase) -> int:
         """Call the runner's ``run()`` (and ``rollback()`` on failure); set the status and return the exit code."""
         try:
-            result = runner.run()
+            raw_ret = runner.run()
         except KeyboardInterrupt as e:
             logger.error(_interruption(e))
             self._status = self.error
@@ -243,7 +248,7 @@ class CookbookItem(BaseItem):
             self._status = self.failed
             code = cookbook.EXCEPTION_RETCODE
         else:
-            code = 0 if result is None else result
+            code = 0 if raw_ret is None else raw_ret
             self._status = self.success if code == 0 else self.failed
 
         if code != 0:

@@ -1,8 +1,11 @@
-"""Black-box tests of the ``cookbook`` command on fixture trees: listing, every lifecycle path, bad input."""
+"""Black-box tests of the ``cookbook`` command, run as real processes on fixture trees.
 
-import logging
+The expected outputs are those printed by the reference runner (v13.1) on the same trees: listing, ``--help``,
+argument errors, console and log file lines.
+"""
+
 import os
-import signal
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,38 +13,114 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spicerack import _cookbook, cookbook
-from spicerack._log import KeptRotatingFileHandler
-
+COOKBOOK = Path(sys.executable).with_name("cookbook")
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 TREE = FIXTURES / "cli_tree"
 TREE2 = FIXTURES / "cli_tree2"
 
+LISTING = """cookbooks
+|-- broken
+|   `-- broken.fine [unowned]
+|-- extra
+|   `-- extra.other [unowned]
+|-- group1
+|   |-- group1.caller [team-one]
+|   |-- group1.failing [team-one]
+|   |-- group1.init_raises [team-one]
+|   |-- group1.init_success [team-one]
+|   |-- group1.interrupted [team-one]
+|   |-- group1.multi.First [team-one]
+|   |-- group1.multi.Second [team-one]
+|   |-- group1.no_args [team-one]
+|   |-- group1.owned [team-own]
+|   |-- group1.parse_raises [team-one]
+|   |-- group1.parser_raises [team-one]
+|   |-- group1.passing [team-one]
+|   |-- group1.raising [team-one]
+|   |-- group1.rollback_raises [team-one]
+|   |-- group1.skip_start [team-one]
+|   |-- group1.sys_exit [team-one]
+|   |-- group1.sys_exit_str [team-one]
+|   |-- group1.sys_exit_zero [team-one]
+|   |-- group1.task [team-one]
+|   `-- group1.with-dash [team-one]
+|-- group2
+|   `-- group2.sub
+|       `-- group2.sub.deep [team-two]
+`-- toplevel [unowned]
+"""
+LISTING_VERBOSE_HEAD = """cookbooks
+|-- broken: Broken modules
+|   `-- broken.fine: Fine neighbour [unowned]
+|-- extra: Extra group from a second base dir
+|   `-- extra.other: Other tree cookbook [unowned]
+|-- group1: Group one
+|   |-- group1.caller: Nested caller. [team-one]
+"""
+LISTING_VERBOSE_TAIL = """|   `-- group1.with-dash: Dashed module API cookbook [team-one]
+|-- group2: Group two
+|   `-- group2.sub: Sub group
+|       `-- group2.sub.deep: Deep cookbook title. [team-two]
+`-- toplevel: Top level cookbook [unowned]
+"""
+LISTING_ERRORS = """Failed to import module cookbooks.broken.syntax_error: expected ':' (syntax_error.py, line 3)
+Failed to import module cookbooks.broken.import_error: No module named 'module_that_does_not_exist'
+Unable to find run function in module cookbooks.group1.no_run
+"""
+TASK_USAGE = "usage: cookbook [GLOBAL_ARGS] group1.task [-h] -t TASK_ID [-r REASON]\n"
+TASK_HELP = (
+    TASK_USAGE
+    + """
+Task and reason.
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """An isolated environment: HOME, XDG dirs, the markers file and a config file for the fixture tree."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home" / ".cache"))
-    monkeypatch.setenv("USER", "operator")
-    monkeypatch.delenv("SUDO_USER", raising=False)
-    monkeypatch.delenv("SPICERACK_CONFIG", raising=False)
-    markers = tmp_path / "markers.txt"
-    monkeypatch.setenv("CLI_TEST_MARKERS", str(markers))
-    config = tmp_path / "config.yaml"
-    logs = tmp_path / "logs"
-    write_config(config, {"cookbooks_base_dirs": [str(TREE), str(TREE2)], "logs_base_dir": str(logs)})
-    return Env(tmp_path, config, logs, markers)
+options:
+  -h, --help            show this help message and exit
+  -t TASK_ID, --task-id TASK_ID
+                        The Phabricator task ID (e.g. T12345). (default: None)
+  -r REASON, --reason REASON
+                        Administrative Reason. The current username and
+                        originating host are automatically added. (default:
+                        None)
+
+Cookbook owner team: team-one
+"""
+)
 
 
 class Env:
-    def __init__(self, root: Path, config: Path, logs: Path, markers: Path) -> None:
+    """An isolated home, a configuration file and the markers the fixture cookbooks write."""
+
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.config = config
-        self.logs = logs
-        self.markers_file = markers
+        self.config = root / "config.yaml"
+        self.logs = root / "logs"
+        self.markers_file = root / "markers.txt"
+        self.environ = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(root / "home"),
+            "XDG_CACHE_HOME": str(root / "home" / ".cache"),
+            "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+            "XDG_STATE_HOME": str(root / "home" / ".state"),
+            "USER": "operator",
+            "COLUMNS": "80",
+            "CLI_TEST_MARKERS": str(self.markers_file),
+        }
+        self.write_config([TREE, TREE2])
+
+    def write_config(self, base_dirs: list[Path], **extra: object) -> None:
+        data = {"cookbooks_base_dirs": [str(path) for path in base_dirs], "logs_base_dir": str(self.logs), **extra}
+        self.config.write_text(yaml.safe_dump(data))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(COOKBOOK), "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.environ,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
 
     def markers(self) -> list[str]:
         return self.markers_file.read_text().splitlines() if self.markers_file.exists() else []
@@ -51,493 +130,305 @@ class Env:
         return (self.logs.joinpath(*group.split(".")) / f"{name}{suffix}.log").read_text()
 
 
-def write_config(path: Path, data: object) -> None:
-    path.write_text(yaml.safe_dump(data))
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    assert COOKBOOK.is_file(), f"the cookbook console script is missing next to {sys.executable}"
+    return Env(tmp_path)
 
 
-def run_main(env: Env, capsys, *args: str) -> tuple[int, str, str]:
-    code = _cookbook.main(["-c", str(env.config), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+def write_tree(base: Path, files: dict[str, str]) -> Path:
+    for relative, content in files.items():
+        path = base / "cookbooks" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return base
 
 
-# --- listing ---------------------------------------------------------------------------------------------------
+# --- listing -------------------------------------------------------------------------------------------------
 
 
-def test_list_shows_tree_with_titles_merging_base_dirs(env, capsys):
-    code, out, _ = run_main(env, capsys, "-l")
-    assert code == 0
-    lines = out.splitlines()
-    assert lines[0] == "cookbooks"
-    assert "|-- group1: Group one" in lines
-    assert "|   |-- group1.passing: Fixture passing title." in lines
-    assert "|   `-- group1.with-dash: Dashed module API cookbook" in lines
-    assert "|   |-- group1.multi.First: First of two." in lines
-    assert "|   |-- group1.multi.Second: Second of two." in lines
-    assert "|-- extra: Extra group from a second base dir" in lines
-    assert "|   `-- extra.other: Other tree cookbook" in lines
-    assert "`-- toplevel: Top level cookbook" in lines
-    assert "|-- group2: Group two" in lines
-    assert "|       `-- group2.sub.deep: Deep cookbook title." in lines
-    assert not any("_private" in line or "_helpers" in line for line in lines)
+def test_listing_shows_names_and_owners_and_reports_import_errors(env):
+    result = env.run("-l")
+    assert result.returncode == 0
+    assert result.stdout == LISTING
+    assert result.stderr == LISTING_ERRORS
 
 
-def test_list_reports_broken_modules_and_keeps_the_rest(env, capsys):
-    code, out, err = run_main(env, capsys, "-l")
-    assert code == 0
-    assert "broken.fine: Fine neighbour" in out
-    assert "syntax_error" not in out
-    assert "import_error" not in out
-    error_lines = err.splitlines()
-    assert any(
-        line.startswith("Failed to import module cookbooks.broken.syntax_error: SyntaxError") for line in error_lines
+def test_verbose_listing_shows_titles_then_owners(env):
+    result = env.run("-l", "-v")
+    assert result.returncode == 0
+    assert result.stdout.startswith(LISTING_VERBOSE_HEAD)
+    assert result.stdout.endswith(LISTING_VERBOSE_TAIL)
+    assert "|   |-- group1.multi.First: First of two. [team-one]\n" in result.stdout
+    assert "|   |-- group1.owned: Owned title. [team-own]\n" in result.stdout
+    assert len(result.stdout.splitlines()) == len(LISTING.splitlines())
+
+
+def test_listing_filter_is_a_prefix_of_full_names(env):
+    result = env.run("-l", "group1.m")
+    assert (
+        result.stdout
+        == "cookbooks\n`-- group1\n    |-- group1.multi.First [team-one]\n    `-- group1.multi.Second [team-one]\n"
     )
-    assert any(
-        "cookbooks.broken.import_error: ModuleNotFoundError: No module named 'module_that_does_not_exist'" in line
-        for line in error_lines
+    assert env.run("-l", "nothing.here").stdout == ""
+
+
+def test_titles_come_from_title_or_first_docstring_line_and_owners_are_inherited(env, tmp_path):
+    tree = write_tree(
+        tmp_path / "tree",
+        {
+            "team/__init__.py": '"""Team group.\n\nMore text."""\n__owner_team__ = "Team A"\n',
+            "team/sub/__init__.py": "",
+            "team/sub/mod.py": '"""Module docstring title.\n\nDescription."""\n'
+            "def run(args, spicerack):\n    return 0\n",
+            "team/titled.py": '"""Docstring."""\n__title__ = "Explicit title\\nsecond line"\n'
+            "def run(args, spicerack):\n    return 0\n",
+            "team/blank.py": '"""\nTitle on line two."""\nfrom spicerack.cookbook import CookbookBase\n'
+            "class Blank(CookbookBase):\n    '''\n    Title on line two.'''\n    def get_runner(self, args):\n"
+            "        raise RuntimeError\n",
+            "nodoc.py": "def run(args, spicerack):\n    return 0\n",
+        },
     )
-    assert any("group1.no_run" in line and "run()" in line for line in error_lines)
-    assert "Traceback" not in err
+    env.write_config([tree])
+    result = env.run("-l", "-v")
+    assert result.returncode == 0
+    assert result.stdout == (
+        "cookbooks\n"
+        "|-- nodoc: UNKNOWN (unable to detect title) [unowned]\n"
+        "`-- team: Team group.\n"
+        "    |-- team.blank:  [Team A]\n"
+        "    |-- team.sub: -\n"
+        "    |   `-- team.sub.mod: Module docstring title. [Team A]\n"
+        "    `-- team.titled: Explicit title [Team A]\n"
+    )
 
 
-def test_list_with_prefix_filter(env, capsys):
-    code, out, _ = run_main(env, capsys, "-l", "group2")
-    assert code == 0
-    assert "group2.sub.deep" in out
-    assert "group1" not in out
-    assert "toplevel" not in out
+def test_warm_listing_prints_the_same_bytes_without_importing(env, tmp_path):
+    tree = write_tree(
+        tmp_path / "tree",
+        {
+            "grp/__init__.py": '"""Group."""\n',
+            "grp/noisy.py": (
+                '"""Noisy."""\nimport logging, os\n'
+                "open(os.environ['CLI_TEST_MARKERS'], 'a').write('imported\\n')\n"
+                "logging.getLogger('lib').warning('warned at import')\n"
+                "print('printed at import')\n"
+                "def run(args, spicerack):\n    return 0\n"
+            ),
+            "grp/broken.py": "import no_such_module_anywhere\n",
+        },
+    )
+    env.write_config([tree])
+    first = env.run("-l", "-v")
+    second = env.run("-l", "-v")
+    assert (second.stdout, second.stderr) == (first.stdout, first.stderr)
+    assert first.stdout == "printed at import\ncookbooks\n`-- grp: Group.\n    `-- grp.noisy: Noisy. [unowned]\n"
+    assert first.stderr == (
+        "warned at import\nFailed to import module cookbooks.grp.broken: No module named 'no_such_module_anywhere'\n"
+    )
+    assert env.markers() == ["imported"]  # the second listing came from the cache
+
+    noisy = tree / "cookbooks" / "grp" / "noisy.py"
+    noisy.write_text(noisy.read_text().replace('"""Noisy."""', '"""Changed."""'))
+    third = env.run("-l", "-v")
+    assert "grp.noisy: Changed. [unowned]" in third.stdout
+    assert env.markers() == ["imported", "imported"]
 
 
-def test_list_verbose_adds_owner_and_description(env, capsys):
-    code, out, _ = run_main(env, capsys, "-l", "-v", "group1")
-    assert code == 0
-    assert "group1.passing: Fixture passing title. (owner: team-one)" in out
-    assert "group1.owned: Owned title. (owner: team-own)" in out
-    assert "Fixture passing description." in out
+# --- help and arguments --------------------------------------------------------------------------------------
 
 
-def test_list_with_unknown_prefix_prints_nothing(env, capsys):
-    code, out, _ = run_main(env, capsys, "-l", "nonexistent")
-    assert code == 0
-    assert out == ""
+def test_help_has_the_reference_program_name_injected_arguments_and_owner_epilog(env):
+    result = env.run("group1.task", "--help")
+    assert result.returncode == 0
+    assert result.stdout == TASK_HELP
+
+
+def test_help_of_a_module_api_cookbook_without_parser(env):
+    result = env.run("toplevel", "-h")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: cookbook [GLOBAL_ARGS] toplevel [-h]\n")
+    assert result.stdout.endswith("\nCookbook owner team: unowned\n")
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    (
+        (["-t", "T1234567"], "argument -t/--task-id: invalid <lambda> value: 'T1234567'"),
+        (["-t", "12345"], "argument -t/--task-id: invalid <lambda> value: '12345'"),
+        (["-t", "T1", "-r", ""], "argument -r/--reason: The administrative reason cannot be empty."),
+        (
+            ["-t", "T1", "-r", 'a "b"'],
+            "argument -r/--reason: The administrative reason cannot contain double quotes, got 'a \"b\"'.",
+        ),
+        ([], "the following arguments are required: -t/--task-id"),
+    ),
+)
+def test_invalid_task_id_or_reason_exit_2_with_argparse_message(env, args, error):
+    result = env.run("group1.task", *args)
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"{TASK_USAGE}cookbook [GLOBAL_ARGS] group1.task: error: {error}\n")
+    assert env.markers() == []
+
+
+def test_valid_task_and_reason_reach_the_cookbook(env):
+    result = env.run("group1.task", "-r", "maintenance", "-t", "T123456")
+    assert result.returncode == 0
+    assert env.markers() == ["task=T123456 reason=maintenance"]
+
+
+def test_a_directory_path_is_not_a_cookbook(env):
+    result = env.run("group1/passing")
+    assert result.returncode == 98
+    assert result.stderr.endswith("Unable to find cookbook group1/passing\n")
+
+
+def test_a_file_path_is_converted_to_the_dotted_name(env):
+    result = env.run("group1/passing.py")
+    assert result.returncode == 0
+    assert "END (PASS) - Cookbook group1.passing (exit_code=0) on fixture-host" in result.stderr
+
+
+# --- logging -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def noisy_env(env, tmp_path):
+    tree = write_tree(
+        tmp_path / "tree",
+        {
+            "grp/__init__.py": '"""Group."""\n',
+            "grp/other.py": (
+                "import logging\nlogging.getLogger('somelib').info('info at import')\n"
+                "logging.getLogger('somelib').warning('warning at import')\n"
+                "def run(args, spicerack):\n    return 0\n"
+            ),
+            "grp/boom.py": (
+                '"""Boom."""\nimport logging\nlogger = logging.getLogger(__name__)\n'
+                "def run(args, spicerack):\n    logger.debug('debug line')\n    logger.info('info line')\n"
+                "    raise RuntimeError('kaboom')\n"
+            ),
+        },
+    )
+    env.write_config([tree])
+    return env
+
+
+def test_import_time_logs_before_the_cookbook_is_loaded_show_only_warnings_bare(noisy_env):
+    result = noisy_env.run("grp.boom")
+    assert result.returncode == 99
+    lines = result.stderr.splitlines()
+    assert lines[0] == "warning at import"
+    assert "info at import" not in result.stderr
+    assert "debug line" not in result.stderr
+    assert lines[1:3] == ["START - Cookbook grp.boom", "info line"]
+    assert "Exception raised while executing cookbook grp.boom:" in lines
+    assert "Traceback (most recent call last):" in lines
+    assert "RuntimeError: kaboom" in lines
+    assert lines[-1] == "END (FAIL) - Cookbook grp.boom (exit_code=99)"
+
+
+def test_dry_run_console_shows_debug_and_tracebacks_with_prefix(noisy_env):
+    result = noisy_env.run("-d", "grp.boom")
+    assert result.returncode == 99
+    lines = result.stderr.splitlines()
+    assert lines[:5] == [
+        "warning at import",
+        "DRY-RUN: Executing cookbook grp.boom with args: []",
+        "DRY-RUN: START - Cookbook grp.boom",
+        "DRY-RUN: debug line",
+        "DRY-RUN: info line",
+    ]
+    assert "DRY-RUN: Exception raised while executing cookbook grp.boom:" in lines
+    assert "Traceback (most recent call last):" in lines
+    assert re.fullmatch(r"DRY-RUN: __COOKBOOK_STATS__:name=grp\.boom,exit_code=99,duration=\d+\.\d{3}", lines[-2])
+    assert lines[-1] == "DRY-RUN: END (FAIL) - Cookbook grp.boom (exit_code=99)"
+
+
+def test_log_files_name_the_logger_and_hold_the_stats_line(noisy_env):
+    noisy_env.run("grp.boom")
+    line_start = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} operator \d+ "
+    extended = noisy_env.log("grp", "boom", extended=True).splitlines()
+    assert re.fullmatch(
+        line_start + r"\[DEBUG spicerack\._cookbook:\d+ in main\] Executing cookbook grp\.boom .*", extended[0]
+    )
+    assert re.fullmatch(
+        line_start + r"\[INFO spicerack_sal_announce:\d+ in log_task_start\] START - Cookbook grp\.boom", extended[1]
+    )
+    assert re.fullmatch(line_start + r"\[DEBUG cookbooks\.grp\.boom:5 in run\] debug line", extended[2])
+    assert any(
+        re.fullmatch(
+            line_start + r"\[DEBUG spicerack\._menu:\d+ in run\] __COOKBOOK_STATS__:name=grp\.boom,exit_code=99,"
+            r"duration=\d+\.\d{3}",
+            line,
+        )
+        for line in extended
+    )
+    main_log = noisy_env.log("grp", "boom")
+    assert re.search(line_start + r"\[INFO\] START - Cookbook grp\.boom\n", main_log)
+    assert "debug line" not in main_log
+    assert "__COOKBOOK_STATS__" not in main_log
 
 
 # --- lifecycle -----------------------------------------------------------------------------------------------
 
 
-def test_passing_cookbook_logs_start_and_end_to_files(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.passing")
-    assert code == 0
-    assert env.markers() == ["run"]
-    log = env.log("group1", "passing")
-    assert " operator " in log
-    assert "[INFO] START - Cookbook group1.passing on fixture-host" in log
-    assert "[INFO] passing ran" in log
-    assert "[INFO] END (PASS) - Cookbook group1.passing (exit_code=0) on fixture-host" in log
-    assert "DRY-RUN" not in log
-    extended = env.log("group1", "passing", extended=True)
-    assert "passing.py:" in extended
-    assert "in act] passing ran" in extended
-    assert "START - Cookbook group1.passing on fixture-host" in err
-
-
-def test_file_path_form_is_accepted(env, capsys):
-    code, _, _ = run_main(env, capsys, "group1/passing.py")
-    assert code == 0
-    assert env.markers() == ["run"]
-
-
-def test_dry_run_marks_every_line(env, capsys):
-    code, _, err = run_main(env, capsys, "-d", "group1.with-dash")
-    assert code == 0
-    log = env.log("group1", "with-dash")
-    for line in log.splitlines():
-        assert " DRY-RUN operator " in line
-    assert "dashed ran, dry_run=True" in log
-    assert "DRY-RUN: START - Cookbook group1.with-dash" in err
-
-
-def test_failing_cookbook_rolls_back(env, capsys):
-    code, _, _ = run_main(env, capsys, "group1.failing")
-    assert code == 3
-    assert env.markers() == ["run", "rollback"]
-    assert "END (FAIL) - Cookbook group1.failing (exit_code=3) on fixture-host" in env.log("group1", "failing")
-
-
-def test_raising_cookbook_exits_99_with_one_line_and_rolls_back(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.raising")
-    assert code == cookbook.EXCEPTION_RETCODE == 99
-    assert env.markers() == ["run", "rollback"]
-    assert "Exception raised while executing cookbook group1.raising: RuntimeError: boom second line" in err
-    assert "Traceback" not in err
-    assert "Traceback" in env.log("group1", "raising", extended=True)
-    assert "END (FAIL) - Cookbook group1.raising (exit_code=99)" in env.log("group1", "raising")
-
-
-def test_rollback_raising_exits_93(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.rollback_raises")
-    assert code == cookbook.ROLLBACK_FAIL_RETCODE == 93
-    assert env.markers() == ["run", "rollback"]
-    assert "ValueError: rollback boom" in err
-    assert "END (ERROR) - Cookbook group1.rollback_raises (exit_code=93)" in env.log("group1", "rollback_raises")
-
-
-def test_get_runner_raising_exits_94_without_start(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.init_raises")
-    assert code == cookbook.CLASS_FAIL_INIT_RETCODE == 94
-    assert env.markers() == []
-    assert "ValueError: bad target" in err
-    assert "START" not in env.log("group1", "init_raises")
-
-
-def test_init_success_exits_0_without_sal(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.init_success")
-    assert code == 0
-    assert "nothing to do, all hosts already done" in err
-    log = env.log("group1", "init_success")
-    assert "START" not in log
-    assert "END" not in log
-
-
-def test_argument_parser_raising_exits_95(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.parser_raises")
-    assert code == cookbook.GET_ARGS_PARSER_FAIL_RETCODE == 95
-    assert "RuntimeError: no parser for you" in err
-
-
-def test_parse_args_raising_exits_96(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.parse_raises", "x")
-    assert code == cookbook.PARSE_ARGS_FAIL_RETCODE == 96
-    assert "RuntimeError: cannot parse x" in err
-
-
-def test_argparse_error_exits_2_with_usage(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.with-dash", "--exit-code", "notanumber")
-    assert code == 2
-    assert "usage:" in err
-    assert "invalid int value: 'notanumber'" in err
-
-
-def test_cookbook_without_arguments_rejects_some(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.no_args", "unexpected")
-    assert code == 2
-    assert "unrecognized arguments: unexpected" in err
-
-
-def test_help_exits_0(env, capsys):
-    code, out, _ = run_main(env, capsys, "group1.with-dash", "--help")
-    assert code == 0
-    assert "--exit-code" in out
-
-
-def test_interrupted_exits_97_and_rolls_back(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.interrupted")
-    assert code == cookbook.INTERRUPTED_RETCODE == 97
-    assert env.markers() == ["run", "rollback"]
-    assert "Ctrl+c pressed" in err
-    assert "END (ERROR) - Cookbook group1.interrupted (exit_code=97)" in env.log("group1", "interrupted")
-
-
-@pytest.mark.parametrize(("name", "expected", "status"), [("sys_exit", 5, "ERROR"), ("sys_exit_zero", 0, "PASS")])
-def test_system_exit_gives_its_code(env, capsys, name, expected, status):
-    code, _, _ = run_main(env, capsys, f"group1.{name}")
-    assert code == expected
-    assert f"END ({status}) - Cookbook group1.{name} (exit_code={expected})" in env.log("group1", name)
-
-
-def test_system_exit_with_a_message_exits_99(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.sys_exit_str")
-    assert code == 99
-    assert "a message" in err
-
-
-def test_skip_start_sal_logs_done(env, capsys):
-    code, _, _ = run_main(env, capsys, "group1.skip_start")
-    assert code == 0
-    log = env.log("group1", "skip_start")
-    assert "DONE (PASS) - Cookbook group1.skip_start (exit_code=0) on fixture-host" in log
-    assert " END " not in log
-
-
-def test_multiple_classes_per_module(env, capsys):
-    assert run_main(env, capsys, "group1.multi.Second")[0] == 0
-    assert env.markers() == ["multi second"]
-    assert "END (PASS) - Cookbook group1.multi.Second" in env.log("group1", "multi.Second")
-
-
-def test_module_api_exit_code_and_other_base_dir(env, capsys):
-    assert run_main(env, capsys, "group1.with-dash", "--exit-code", "4")[0] == 4
-    assert run_main(env, capsys, "extra.other")[0] == 7
-
-
-def test_task_and_reason_arguments(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.task")
-    assert code == 2
-    assert "-t/--task-id" in err
-    code, _, err = run_main(env, capsys, "group1.task", "-t", "12345")
-    assert code == 2
-    assert "invalid task ID '12345'" in err
-    assert run_main(env, capsys, "group1.task", "-t", "T12345", "-r", "maintenance")[0] == 0
-    assert env.markers() == ["task=T12345 reason=maintenance"]
-
-
-def test_nested_run_cookbook(env, capsys):
-    code, _, _ = run_main(env, capsys, "group1.caller", "group1.failing")
-    assert code == 3
-    assert env.markers() == ["run", "rollback", "nested returned 3"]
-    log = env.log("group1", "caller")
-    assert "END (FAIL) - Cookbook group1.failing (exit_code=3)" in log
-    assert "END (FAIL) - Cookbook group1.caller (exit_code=3)" in log
-
-
-def test_nested_run_of_unknown_cookbook_fails_the_caller(env, capsys):
-    code, _, err = run_main(env, capsys, "group1.caller", "group1.nope")
-    assert code == 99
-    assert "Unable to find cookbook group1.nope" in err
-
-
-# --- bad input -----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["group1.nope", "nope", "group1.multi.Third", "broken.syntax_error"])
-def test_unknown_cookbook_exits_98(env, capsys, name):
-    code, _, err = run_main(env, capsys, name)
-    assert code == cookbook.NOT_FOUND_RETCODE == 98
-    assert f"Unable to find cookbook {name}" in err
-
-
-@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "group1/../../x", "group1..passing", "~/x"])
-def test_cookbook_escaping_the_tree_is_rejected(env, capsys, name):
-    code, _, err = run_main(env, capsys, name)
-    assert code == 98
-    assert f"invalid cookbook name {name!r}" in err
-    assert "Traceback" not in err
-
-
-def test_missing_config_file(env, capsys):
-    code = _cookbook.main(["-c", str(env.root / "missing.yaml"), "-l"])
-    _, err = capsys.readouterr()
-    assert code == 1
-    assert err.strip() == f"cookbook: error: configuration file {env.root / 'missing.yaml'} not found"
-
-
 @pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("cookbooks_base_dirs: [unterminated\n", "is not valid YAML at line"),
-        ("- a\n- b\n", "must be a YAML mapping"),
-        ("logs_base_dir: /tmp/x\n", "missing required key cookbooks_base_dirs"),
-        ("cookbooks_base_dirs: FIXTURE\n", "key cookbooks_base_dirs in CONFIG must be of type list"),
-        ("cookbooks_base_dirs: [FIXTURE]\n", "missing required key logs_base_dir in CONFIG"),
-        ("cookbooks_base_dirs: [FIXTURE]\nlogs_base_dir: LOGS\ntcpircbot_port: 'x'\n", "key tcpircbot_port"),
-        ("cookbooks_base_dirs: [FIXTURE]\nlogs_base_dir: LOGS\ninstance_params: {bogus: 1}\n", "instance_params.bogus"),
-        ("cookbooks_base_dirs: [/nonexistent/dir]\nlogs_base_dir: LOGS\n", "/nonexistent/dir does not exist"),
-        (
-            "cookbooks_base_dirs: [FIXTURE]\nlogs_base_dir: LOGS\ninstance_params: {extender_class: nope.Nope}\n",
-            "unable to load instance_params.extender_class nope.Nope",
-        ),
-    ],
+    "name, code, markers",
+    (
+        ("group1.passing", 0, ["run"]),
+        ("group1.failing", 3, ["run", "rollback"]),
+        ("group1.raising", 99, ["run", "rollback"]),
+        ("group1.rollback_raises", 93, ["run", "rollback"]),
+        ("group1.init_raises", 94, []),
+        ("group1.parser_raises", 95, []),
+        ("group1.sys_exit", 5, ["run", "rollback"]),
+        ("group1.sys_exit_zero", 0, ["run"]),
+        ("group1.sys_exit_str", 99, ["run", "rollback"]),
+        ("group1.init_success", 0, []),
+    ),
 )
-def test_bad_config_is_one_line_exit_1(env, capsys, content, message):
-    env.config.write_text(content.replace("FIXTURE", str(TREE)).replace("LOGS", str(env.logs)))
-    code = _cookbook.main(["-c", str(env.config), "-l"])
-    _, err = capsys.readouterr()
-    assert code == 1
-    assert len(err.strip().splitlines()) == 1
-    assert message.replace("CONFIG", str(env.config)) in err
+def test_reserved_and_cookbook_exit_codes(env, name, code, markers):
+    result = env.run(name)
+    assert result.returncode == code, result.stderr
+    assert env.markers() == markers
 
 
-def test_unknown_top_level_key_is_a_warning(env, capsys):
-    write_config(env.config, {"cookbooks_base_dirs": [str(TREE)], "logs_base_dir": str(env.logs), "typo_key": 1})
-    code, out, err = run_main(env, capsys, "-l", "toplevel")
-    assert code == 0
-    assert f"Ignoring unknown key typo_key in {env.config}" in err
-    assert "toplevel" in out
+def test_nested_cookbook_runs_in_the_same_process(env):
+    result = env.run("group1.caller", "group1.passing")
+    assert result.returncode == 0
+    assert env.markers() == ["run", "nested returned 0"]
+    assert "END (PASS) - Cookbook group1.passing (exit_code=0) on fixture-host" in result.stderr
+    assert result.stderr.rstrip().endswith("END (PASS) - Cookbook group1.caller (exit_code=0)")
 
 
-def test_spicerack_config_env_var(env, capsys, monkeypatch):
-    monkeypatch.setenv("SPICERACK_CONFIG", str(env.config))
-    assert _cookbook.main(["-l", "extra"]) == 0
-    assert "extra.other" in capsys.readouterr().out
+def test_nested_cookbook_not_found_fails_the_caller(env):
+    result = env.run("group1.caller", "group1.missing")
+    assert result.returncode == 99
+    assert "SpicerackError: Unable to find cookbook group1.missing" in result.stderr
 
 
-def test_user_config_file_is_used(env, capsys):
-    user_config = env.root / "home" / ".config" / "spicerack" / "config.yaml"
-    user_config.parent.mkdir(parents=True)
-    user_config.write_text(env.config.read_text())
-    assert _cookbook.main(["-l", "extra"]) == 0
-    assert "extra.other" in capsys.readouterr().out
+def test_unknown_instance_params_are_reported_like_the_reference(env):
+    env.write_config([TREE], instance_params={"invalid": True})
+    result = env.run("group1.passing")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Unable to instantiate Spicerack, check your configuration: ")
 
 
-def test_embedded_default_lists_the_bundled_tree(env, capsys):
-    assert _cookbook.main(["-l"]) == 0
-    out = capsys.readouterr().out
-    assert "examples.hello: Greet the operator (module API example)" in out
-    assert "examples.maintenance" in out
-
-
-def test_embedded_default_runs_and_logs_under_the_user_state_dir(env, capsys):
-    assert _cookbook.main(["-d", "examples.hello", "--name", "tester"]) == 0
-    log = (env.root / "home" / ".state" / "spicerack" / "logs" / "examples" / "hello.log").read_text()
-    assert "DRY-RUN operator" in log
-    assert "Hello tester" in log
-
-
-def test_external_modules_dir_and_extender_class(env, capsys, tmp_path):
-    modules = tmp_path / "external"
-    modules.mkdir()
-    (modules / "my_extender.py").write_text(
-        "from spicerack import SpicerackExtenderBase\n\n"
-        "class Extender(SpicerackExtenderBase):\n"
-        "    def greeting(self):\n"
-        "        return f'hello from {self._spicerack.username}'\n"
+def test_empty_base_dirs_are_reported_like_the_reference(env):
+    env.write_config([])
+    result = env.run("-l")
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == "No cookbooks paths are specified in the `cookbooks_base_dirs` key of the configuration file.\n"
     )
-    tree = tmp_path / "tree"
-    (tree / "cookbooks").mkdir(parents=True)
-    (tree / "cookbooks" / "uses_extender.py").write_text(
-        "import logging\n\n__title__ = 'Uses the extender'\n\n\n"
-        "def run(args, spicerack):\n"
-        "    logging.getLogger(__name__).info('extender says: %s', spicerack.greeting())\n"
-        "    return 0\n"
+
+
+def test_without_any_config_file_the_bundled_tree_is_used(env):
+    result = subprocess.run(
+        [str(COOKBOOK), "-l"], capture_output=True, text=True, env=env.environ, check=False, timeout=120
     )
-    write_config(
-        env.config,
-        {
-            "cookbooks_base_dirs": [str(tree)],
-            "logs_base_dir": str(env.logs),
-            "external_modules_dir": str(modules),
-            "instance_params": {"extender_class": "my_extender.Extender"},
-        },
-    )
-    code, _, err = run_main(env, capsys, "uses_extender")
-    assert code == 0
-    assert "extender says: hello from operator" in err
-
-
-def test_log_files_rotate_and_keep_old_copies(tmp_path):
-    handler = KeptRotatingFileHandler(tmp_path / "x.log", max_bytes=200)
-    logger = logging.getLogger("rotation-test")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        for index in range(50):
-            logger.warning("line %03d %s", index, "x" * 40)
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-    files = sorted(tmp_path.iterdir())
-    assert len(files) > 5
-    content = "".join(path.read_text() for path in files)
-    for index in range(50):
-        assert f"line {index:03d}" in content
-
-
-# --- the installed console script ----------------------------------------------------------------------------
-
-
-def cookbook_script() -> str:
-    script = Path(sys.executable).parent / "cookbook"
-    assert script.exists(), "the cookbook console script is not installed in this environment"
-    return str(script)
-
-
-def test_console_script_lists_and_runs(env):
-    environment = dict(os.environ)
-    listing = subprocess.run(
-        [cookbook_script(), "-c", str(env.config), "-l"], capture_output=True, text=True, env=environment, check=False
-    )
-    assert listing.returncode == 0
-    assert "group1.passing: Fixture passing title." in listing.stdout
-    run = subprocess.run(
-        [cookbook_script(), "-c", str(env.config), "group1.failing"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-    )
-    assert run.returncode == 3
-    assert "END (FAIL) - Cookbook group1.failing (exit_code=3) on fixture-host" in run.stderr
-    assert env.markers() == ["run", "rollback"]
-
-
-def test_console_script_bad_option_and_help(env):
-    bad = subprocess.run([cookbook_script(), "--no-such-option"], capture_output=True, text=True, check=False)
-    assert bad.returncode == 2
-    assert "unrecognized arguments" in bad.stderr or "error:" in bad.stderr
-    abbreviated = subprocess.run([cookbook_script(), "--dry", "-l"], capture_output=True, text=True, check=False)
-    assert abbreviated.returncode == 2  # allow_abbrev=False: no prefix matching of options
-    helped = subprocess.run([cookbook_script(), "--help"], capture_output=True, text=True, check=False)
-    assert helped.returncode == 0
-    for flag in (
-        "-l, --list",
-        "-c CONFIG_FILE, --config-file CONFIG_FILE",
-        "-d, --dry-run",
-        "-v, --verbose",
-        "--no-locks",
-    ):
-        assert flag in helped.stdout
-
-
-def test_console_script_keyboard_interrupt_mid_run(env, tmp_path):
-    tree = tmp_path / "tree"
-    (tree / "cookbooks").mkdir(parents=True)
-    (tree / "cookbooks" / "sleeper.py").write_text(
-        "import time\n\n__title__ = 'Sleeps'\n\n\ndef run(args, spicerack):\n"
-        "    print('sleeping', flush=True)\n    time.sleep(30)\n    return 0\n"
-    )
-    write_config(env.config, {"cookbooks_base_dirs": [str(tree)], "logs_base_dir": str(env.logs)})
-    process = subprocess.Popen(
-        [cookbook_script(), "-c", str(env.config), "sleeper"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "sleeping"
-    process.send_signal(2)  # SIGINT, as Ctrl+C
-    _, err = process.communicate(timeout=20)
-    assert process.returncode == 97
-    assert "Traceback" not in err
-    assert "END (ERROR) - Cookbook sleeper (exit_code=97)" in (env.logs / "sleeper.log").read_text()
-
-
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
-def test_console_script_terminated_mid_run_rolls_back_and_logs_the_end(env, tmp_path, signal_name):
-    tree = tmp_path / "tree"
-    (tree / "cookbooks").mkdir(parents=True)
-    (tree / "cookbooks" / "sleeper.py").write_text(
-        "import time\n\nfrom spicerack.cookbook import CookbookBase, CookbookRunnerBase\n\n\n"
-        "class Sleeper(CookbookBase):\n    '''Sleeps.'''\n\n"
-        "    def get_runner(self, args):\n        return Runner()\n\n\n"
-        "class Runner(CookbookRunnerBase):\n    def run(self):\n        print('sleeping', flush=True)\n"
-        "        time.sleep(30)\n\n    def rollback(self):\n        print('rolled back', flush=True)\n"
-    )
-    write_config(env.config, {"cookbooks_base_dirs": [str(tree)], "logs_base_dir": str(env.logs)})
-    process = subprocess.Popen(
-        [cookbook_script(), "-c", str(env.config), "--no-locks", "sleeper"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "sleeping"
-    process.send_signal(getattr(signal, signal_name))
-    out, err = process.communicate(timeout=20)
-    assert process.returncode == 97
-    assert "rolled back" in out
-    assert "Traceback" not in err
-    log = (env.logs / "sleeper.log").read_text()
-    assert f"Received {signal_name}, cookbook sleeper interrupted" in log
-    assert "END (ERROR) - Cookbook sleeper (exit_code=97)" in log
-
-
-def test_a_log_call_with_wrong_arguments_is_kept_readable(env, capsys, tmp_path):
-    tree = tmp_path / "tree"
-    (tree / "cookbooks").mkdir(parents=True)
-    (tree / "cookbooks" / "badlog.py").write_text(
-        "import logging\n\n__title__ = 'Bad log call'\n\n\ndef run(args, spicerack):\n"
-        "    logging.getLogger(__name__).info('restarted %s on %s', 'nginx')\n    return 0\n"
-    )
-    write_config(env.config, {"cookbooks_base_dirs": [str(tree)], "logs_base_dir": str(env.logs)})
-    code, _, err = run_main(env, capsys, "badlog")
-    assert code == 0
-    assert "Logging error" not in err
-    assert "Traceback" not in err
-    assert "restarted %s on %s (unformattable arguments ('nginx',)" in (env.logs / "badlog.log").read_text()
+    assert result.returncode == 0
+    assert result.stdout.startswith("cookbooks\n")
+    assert "examples" in result.stdout
