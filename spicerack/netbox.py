@@ -27,8 +27,6 @@ SERVER_ROLE_SLUG: str = "server"
 """The slug of the Netbox role of the devices that :py:class:`NetboxServer` accepts."""
 NETBOX_DISCOVERY_RECORD: str = "netbox.discovery.wmnet"
 """The DNS name whose address is the active Netbox server's, see :py:meth:`spicerack.Spicerack.netbox_master_host`."""
-CONFIG_KEYS: tuple[str, ...] = ("api_url", "api_token_ro", "api_token_rw")
-"""The keys of ``<spicerack_config_dir>/netbox/config.yaml``."""
 SCRIPT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 """The connect and read timeouts, in seconds, of the requests that run a Netbox script and fetch its result."""
 
