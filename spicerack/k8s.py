@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -70,6 +71,22 @@ def _named(objs: list[Any], message: str) -> list[Any]:
         if getattr(metadata, "name", None) is None:
             raise KubernetesApiError(f"{message}: malformed answer from the API, an object without name: {obj!r}")
     return objs
+
+
+@cache
+def _bounded_api_client_class() -> type:
+    """Return the client's ApiClient class, extended to put a default timeout on every request."""
+    import kubernetes  # noqa: PLC0415 - imported on first use
+
+    class BoundedApiClient(kubernetes.client.ApiClient):  # type: ignore[misc]
+        request_timeout: float = 60.0
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("_request_timeout") is None:  # the client takes an int or a (connect, read) pair
+                kwargs["_request_timeout"] = (self.request_timeout, self.request_timeout)
+            return super().request(*args, **kwargs)
+
+    return BoundedApiClient
 
 
 class _ApiClasses(Mapping[str, Any]):
@@ -163,17 +180,9 @@ class KubernetesApiFactory:
 
     def _api_client(self, user: str) -> "kubernetes.client.ApiClient":
         """Return an API client with the user's configuration whose requests time out after request_timeout."""
-        import kubernetes  # noqa: PLC0415 - imported on first use
-
-        timeout = self.request_timeout
-
-        class _BoundedApiClient(kubernetes.client.ApiClient):  # type: ignore[misc]
-            def request(self, *args: Any, **kwargs: Any) -> Any:
-                if kwargs.get("_request_timeout") is None:  # the client takes an int or a (connect, read) pair
-                    kwargs["_request_timeout"] = (timeout, timeout)
-                return super().request(*args, **kwargs)
-
-        return _BoundedApiClient(configuration=self.configuration(user))
+        client = _bounded_api_client_class()(configuration=self.configuration(user))
+        client.request_timeout = self.request_timeout
+        return client
 
 
 class Kubernetes:
