@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_EVICTABLE_PHASES_DONE = ("Succeeded", "Failed")
+_FINISHED_PHASES = ("Succeeded", "Failed")
 _MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
@@ -114,7 +114,7 @@ class KubernetesApiFactory:
     CONFIG_BASE: str = "/etc/kubernetes"
     """The directory of the kubeconfig files, named ``<user>-<cluster>.config``."""
     request_timeout: float = 60.0
-    """Seconds a single API request may take (connect and answer) before it fails, so that no call hangs."""
+    """Seconds to connect and to wait for an answer before a request fails, so that no call hangs."""
 
     def __init__(self, cluster: str):
         """Initialize the instance.
@@ -172,7 +172,7 @@ class KubernetesApiFactory:
         try:
             kubernetes.config.load_kube_config(config_file=str(config_file), client_configuration=configuration)
         except (kubernetes.config.config_exception.ConfigException, yaml.YAMLError, OSError) as exc:
-            raise KubernetesError(exc) from exc
+            raise KubernetesError(f"Unable to load the kubeconfig file {config_file}: {exc}") from exc
         except (TypeError, ValueError, AttributeError, KeyError) as exc:  # valid YAML but not a kubeconfig
             raise KubernetesError(f"Invalid kubeconfig file {config_file}: {exc!r}") from exc
 
@@ -499,7 +499,7 @@ class KubernetesPod:
     def is_terminated(self) -> bool:
         """Return whether the pod has finished (succeeded or failed)."""
         status = self._pod.status
-        return status is not None and status.phase in _EVICTABLE_PHASES_DONE
+        return status is not None and status.phase in _FINISHED_PHASES
 
     def is_mirror(self) -> bool:
         """Return whether the pod is the mirror of a static pod of the kubelet."""

@@ -327,8 +327,8 @@ class TestFaults:
             Kubernetes("main", "down").get_node(NODE)
 
     def test_missing_kubeconfig(self, api: FakeKubernetes) -> None:
-        """A cluster without a kubeconfig file raises KubernetesError."""
-        with pytest.raises(KubernetesError):
+        """A cluster without a kubeconfig file raises KubernetesError naming the file."""
+        with pytest.raises(KubernetesError, match=r"Unable to load the kubeconfig file .*/admin-nocluster\.config"):
             Kubernetes("main", "nocluster").get_node(NODE)
 
     @pytest.mark.parametrize("content", ["clusters: [unclosed", "just a string", "users: 42\ncontexts: []\n"])
