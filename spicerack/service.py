@@ -6,9 +6,8 @@ are driven through :py:class:`spicerack.dnsdisc.Discovery` (conftool's ``discove
 to Alertmanager.
 """
 
-import inspect
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import MISSING, dataclass, field, fields
@@ -17,12 +16,10 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 from typing import Any
 
-from wmflib.decorators import RetryParams
-
 from spicerack.administrative import Reason
 from spicerack.alertmanager import Alertmanager, AlertmanagerHosts, MatchersType
 from spicerack.confctl import ConftoolEntity
-from spicerack.decorators import retry
+from spicerack.decorators import retry, set_tries
 from spicerack.dnsdisc import DISCOVERY_DOMAIN, Discovery, DiscoveryError
 from spicerack.exceptions import SpicerackError
 
@@ -343,18 +340,6 @@ class ServiceMonitoring:
     notes_url: str = ""
 
 
-def _set_tries(params: RetryParams, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Take the retry's tries from the decorated call's ``tries`` argument (or its default)."""
-    try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-    except TypeError:  # The call itself will report the wrong arguments
-        return
-    bound.apply_defaults()
-    tries = bound.arguments.get("tries")
-    if isinstance(tries, int) and tries > 0:
-        params.tries = tries
-
-
 @dataclass(frozen=True)
 class Service:
     """A service of Puppet's ``service::catalog`` (``Wmflib::Service``); defaults are Puppet's.
@@ -423,7 +408,7 @@ class Service:
 
     @contextmanager
     def downtimed(
-        self, site: str, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = True
+        self, site: str, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
     ) -> Iterator[None]:
         """Keep the service's probes in a datacenter silenced for the duration of the context.
 
@@ -431,7 +416,8 @@ class Service:
             site: the datacenter.
             reason: why.
             duration: the silence's maximum duration.
-            remove_on_error: remove the silence also when the body raises (the default, as for every downtimed()).
+            remove_on_error: remove the silence also when the body raises; by default it is left in place, so that
+                the service stays silenced while the failure is looked into.
 
         Raises:
             spicerack.service.ServiceError: if the service does not run in that datacenter.
@@ -444,7 +430,7 @@ class Service:
         ):
             yield
 
-    @retry(backoff_mode="constant", exceptions=(DiscoveryStateError,), dynamic_params_callbacks=(_set_tries,))
+    @retry(backoff_mode="constant", exceptions=(DiscoveryStateError,), dynamic_params_callbacks=(set_tries,))
     def check_dns_state(
         self, ip_per_dc_map: dict[str, IPv4Address | IPv6Address], record_name: str = "", tries: int = 15
     ) -> None:

@@ -9,10 +9,17 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spicerack import Spicerack
 from spicerack.dnsdisc import DiscoveryError
-from spicerack.service import Catalog, DiscoveryStateError, ServiceError, TooManyDiscoveryRecordsError
+from spicerack.service import (
+    Catalog,
+    DiscoveryStateError,
+    ServiceError,
+    ServiceNotFoundError,
+    TooManyDiscoveryRecordsError,
+)
 from tests.integration.servers.alertmanager import AlertmanagerServer
 from tests.integration.servers.authdns import AuthDns
 from tests.integration.servers.etcd_v2 import ConftoolFiles
@@ -68,6 +75,23 @@ def test_accessor_loads_the_catalog_once(conftool_files, config_dir):
     assert spicerack.service_catalog() is catalog
     assert len(catalog) == 4
     assert catalog.get("api-https").ip.get("codfw") == ip_address("10.2.1.22")
+
+
+def test_accessor_refresh_reads_the_file_again(conftool_files, config_dir):
+    spicerack = make_spicerack(conftool_files, config_dir)
+    catalog = spicerack.service_catalog()
+    catalog_file = config_dir / "service" / "service.yaml"
+    services = yaml.safe_load(catalog_file.read_text())
+    del services["api-https"]
+    catalog_file.write_text(yaml.safe_dump(services))
+
+    assert spicerack.service_catalog() is catalog  # Kept until asked
+    refreshed = spicerack.service_catalog(refresh=True)
+    assert refreshed is not catalog
+    assert len(refreshed) == 3
+    with pytest.raises(ServiceNotFoundError):
+        refreshed.get("api-https")
+    assert spicerack.service_catalog() is refreshed
 
 
 def test_accessor_with_a_bad_catalog(conftool_files, config_dir):
@@ -165,3 +189,17 @@ def test_downtime_silences_the_service_probes(conftool_files, config_dir, alertm
     assert alertmanager_server.active_silences(reason.reason) == []
     with pytest.raises(ServiceError, match="Service api-https is not present in site esams"):
         service.downtime("esams", reason)
+
+
+@pytest.mark.parametrize(("remove_on_error", "left"), [({}, 1), ({"remove_on_error": True}, 0)])
+def test_downtime_is_kept_when_the_body_fails_unless_asked(
+    conftool_files, config_dir, alertmanager_server, remove_on_error, left
+):
+    spicerack = make_spicerack(conftool_files, config_dir)
+    service = spicerack.service_catalog().get("api-https")
+    reason = spicerack.admin_reason(f"service test {uuid.uuid4()}")
+
+    with pytest.raises(RuntimeError, match="failed"), service.downtimed("codfw", reason, **remove_on_error):
+        raise RuntimeError("failed")
+
+    assert len(alertmanager_server.active_silences(reason.reason)) == left

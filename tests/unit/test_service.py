@@ -15,6 +15,8 @@ import pytest
 import yaml
 from wmflib.decorators import RetryParams
 
+from spicerack import decorators
+from spicerack import service as service_module
 from spicerack.alertmanager import Alertmanager
 from spicerack.dnsdisc import Discovery
 from spicerack.service import (
@@ -31,7 +33,6 @@ from spicerack.service import (
     ServiceMonitoring,
     ServiceNotFoundError,
     TooManyDiscoveryRecordsError,
-    _set_tries,
     load_catalog,
 )
 
@@ -413,17 +414,19 @@ def check(ip_per_dc_map: dict[str, Any], record_name: str = "", tries: int = 15)
     """A callable with the signature of Service.check_dns_state (less ``self``)."""
 
 
+def test_set_tries_is_the_decorators_one():
+    assert service_module.set_tries is decorators.set_tries
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "expected"),
-    [((), {}, 15), (({},), {"tries": 4}, 4), (({}, "", 2), {}, 2), (({}, "", 0), {}, 3), ((1, 2, 3, 4), {}, 3)],
+    [(({},), {}, 15), (({},), {"tries": 4}, 4), (({}, "", 2), {}, 15), (({},), {"tries": 0}, 15)],
 )
-def test_set_tries_follows_the_call(args, kwargs, expected):
+def test_set_tries_follows_the_tries_keyword_or_the_default(args, kwargs, expected):
     params = RetryParams(
         tries=3, delay=timedelta(seconds=1), backoff_mode="constant", exceptions=(), failure_message=""
     )
-    if not args:
-        args = ({},)
 
-    _set_tries(params, check, args, kwargs)
+    service_module.set_tries(params, check, args, kwargs)
 
     assert params.tries == expected
