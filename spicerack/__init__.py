@@ -293,9 +293,10 @@ class Spicerack:
     def __getattr__(self, name: str) -> Any:
         """Reach the accessors added by the configured ``extender_class``."""
         extender = self.__dict__.get("_extender")
-        if extender is not None and not name.startswith("_") and hasattr(extender, name):
-            return getattr(extender, name)
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        if extender is not None and not name.startswith("__"):
+            return getattr(extender, name)  # An unknown name raises the extender's AttributeError, as the reference
+        # The message starts with the exception's name, as the reference's does.
+        raise AttributeError(f"AttributeError: '{type(self).__name__}' object has no attribute '{name}'")
 
     @property
     def dry_run(self) -> bool:
@@ -1021,36 +1022,6 @@ class Spicerack:
         session.headers.update({"Accept": "application/json"})
         return Orchestrator(ORCHESTRATOR_URL, session, dry_run=self._dry_run)
 
-    def kubernetes(self, group: str, cluster: str) -> "Kubernetes":
-        """Return a DRY-RUN aware client of a Kubernetes cluster: its nodes (cordon, drain, ...) and pods.
-
-        The cluster is reached with the kubeconfig files ``/etc/kubernetes/<user>-<cluster>.config``, of the
-        ``admin`` user and of the read-only user of each namespace.
-
-        Arguments:
-            group: the group of clusters the cluster belongs to.
-            cluster: the name of the cluster.
-
-        """
-        from spicerack.k8s import Kubernetes  # noqa: PLC0415 - imported on first use
-
-        return Kubernetes(group, cluster, dry_run=self._dry_run)
-
-    def kafka(self) -> "Kafka":
-        """Return a DRY-RUN aware client to move Kafka consumer group positions, from ``kafka/config.yaml``.
-
-        The file maps each cluster and site to its brokers: ``<cluster>: <site>: brokers: ssl_string:
-        "host:port,..."``.
-
-        Raises:
-            KeyError: when a cluster or site used is missing from the configuration.
-
-        """
-        from spicerack.kafka import Kafka  # noqa: PLC0415 - imported on first use
-
-        configuration = _resolve("load_yaml_config")(self.config_dir / "kafka" / "config.yaml")
-        return Kafka(kafka_config=configuration, dry_run=self._dry_run)
-
     def redis_cluster(self, cluster: str) -> "RedisCluster":
         """Return the client of the Redis cluster ``cluster``, described by ``redis_cluster/<cluster>.yaml``.
 
@@ -1149,6 +1120,36 @@ class Spicerack:
         from spicerack.hosts import Host  # noqa: PLC0415 - imported on first use
 
         return Host(name, self, netbox_read_write=netbox_read_write)
+
+    def kubernetes(self, group: str, cluster: str) -> "Kubernetes":
+        """Return a DRY-RUN aware client of a Kubernetes cluster: its nodes (cordon, drain, ...) and pods.
+
+        The cluster is reached with the kubeconfig files ``/etc/kubernetes/<user>-<cluster>.config``, of the
+        ``admin`` user and of the read-only user of each namespace.
+
+        Arguments:
+            group: the group of clusters the cluster belongs to.
+            cluster: the name of the cluster.
+
+        """
+        from spicerack.k8s import Kubernetes  # noqa: PLC0415 - imported on first use
+
+        return Kubernetes(group, cluster, dry_run=self._dry_run)
+
+    def kafka(self) -> "Kafka":
+        """Return a DRY-RUN aware client to move Kafka consumer group positions, from ``kafka/config.yaml``.
+
+        The file maps each cluster and site to its brokers: ``<cluster>: <site>: brokers: ssl_string:
+        "host:port,..."``.
+
+        Raises:
+            KeyError: when a cluster or site used is missing from the configuration.
+
+        """
+        from spicerack.kafka import Kafka  # noqa: PLC0415 - imported on first use
+
+        configuration = _resolve("load_yaml_config")(self.config_dir / "kafka" / "config.yaml")
+        return Kafka(kafka_config=configuration, dry_run=self._dry_run)
 
     # -- accessors of the inventory and platform clients (keep this marker) --
 

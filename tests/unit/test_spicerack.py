@@ -51,12 +51,17 @@ def test_extender_adds_accessors():
     spicerack = Spicerack(extender_class=Extender)
     assert spicerack.answer() == 42
     assert spicerack.whoami() == spicerack.username
-    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+    with pytest.raises(AttributeError, match="'Extender' object has no attribute 'missing'"):
         spicerack.missing()
 
 
+def test_unknown_attribute_without_extender_names_the_accessor():
+    with pytest.raises(AttributeError, match=r"^AttributeError: 'Spicerack' object has no attribute 'missing'$"):
+        Spicerack().missing  # noqa: B018
+
+
 def test_run_cookbook_outside_the_runner_is_an_error():
-    with pytest.raises(SpicerackError, match="only to cookbooks started by the cookbook runner"):
+    with pytest.raises(SpicerackError, match="get_cookbook_callback is not set"):
         Spicerack().run_cookbook("a.b")
 
 
