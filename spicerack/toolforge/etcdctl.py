@@ -1,8 +1,8 @@
 """Manage the members of an etcd cluster by running ``etcdctl`` on one of its hosts.
 
 ``etcdctl`` runs with the v3 API (``ETCDCTL_API=3``, whatever the host's default) and JSON output; the results keep
-the shape of the v2 ``member list`` output: member ids in hexadecimal, ``peerURLs`` and ``clientURLs`` as
-comma-separated strings, ``name`` only for started members, ``status`` ``up`` or ``unstarted``.
+the shape of the v2 ``member list`` output: member ids in hexadecimal, the first of the ``peerURLs`` and of the
+``clientURLs``, ``name`` when the member has one, ``status`` ``up`` (it has client URLs) or ``unstarted``.
 """
 
 import json
@@ -81,7 +81,7 @@ class EtcdctlController(RemoteHostsAdapter):
         self._base_args = ["ETCDCTL_API=3", "etcdctl"]
         for flag, value in options.items():
             if value:
-                self._base_args.append(f"{flag}={value}")
+                self._base_args += [flag, value]
 
     def get_cluster_health(self) -> EtcdClusterHealthStatus:
         """Return the health of the cluster and of each started member (read-only, runs also in DRY-RUN)."""
@@ -111,7 +111,8 @@ class EtcdctlController(RemoteHostsAdapter):
         ``name`` and ``clientURLs``.
         """
         output = self._run_read_only("member", "list")
-        return {str(member["member_id"]): member for member in _members(_parse_json(output, "member list"), output)}
+        data = _parse_json(output, "member list") if output.strip() else {}  # No output: no members
+        return {str(member["member_id"]): member for member in _members(data, output)}
 
     def ensure_node_exists(self, new_member_fqdn: str, member_peer_url: str | None = None) -> str:
         """Add the member if it is not in the cluster, or update its peer URL if it differs; return its id.
@@ -125,7 +126,8 @@ class EtcdctlController(RemoteHostsAdapter):
 
         """
         peer_url = member_peer_url or f"https://{new_member_fqdn}:2380"
-        current = _find_member(self.get_cluster_info(), new_member_fqdn, peer_url)
+        members_before = self.get_cluster_info()
+        current = _find_member(members_before, new_member_fqdn, peer_url)
         if current and current["peerURLs"] == peer_url:
             logger.info("Skipping addition of member %s as it already exists.", new_member_fqdn)
             return str(current["member_id"])
@@ -139,14 +141,17 @@ class EtcdctlController(RemoteHostsAdapter):
             return member_id
 
         logger.info("Adding member %s with peer URL %s.", new_member_fqdn, peer_url)
-        output = self._run_change("member", "add", new_member_fqdn, f"--peer-urls={peer_url}")
+        output = self._run_change("member", "add", new_member_fqdn, f"--peer-urls={peer_url}", read_output=True)
         if output is None:
             return ""
-        added = _parse_json(output, "member add")
         try:
-            return format(int(added["member"]["ID"]), "x")
-        except (KeyError, TypeError, ValueError) as error:
-            raise UnableToParseOutput(f"No member id in the etcdctl member add output: {output}") from error
+            return format(int(_parse_json(output, "member add")["member"]["ID"]), "x")
+        except (UnableToParseOutput, KeyError, TypeError, ValueError):
+            pass  # Not the JSON of etcdctl v3.4+: find the new member as the one that was not there before
+        added = sorted(set(self.get_cluster_info()) - set(members_before))
+        if len(added) != 1:
+            raise UnableToParseOutput(f"Unable to find the id of the added member {new_member_fqdn}: {output}")
+        return added[0]
 
     def ensure_node_does_not_exist(self, member_fqdn: str, member_peer_url: str | None = None) -> str | None:
         """Remove the member named ``member_fqdn`` if it is in the cluster.
@@ -182,17 +187,29 @@ class EtcdctlController(RemoteHostsAdapter):
             raise UnableToParseOutput(f"Got no output from etcdctl {' '.join(args)} on {self._remote_hosts}")
         return output
 
-    def _run_change(self, *args: str) -> str | None:
-        """Run an etcdctl command that changes the cluster (only logged in DRY-RUN); None when skipped."""
-        return self._output(self._command(*args), is_safe=False)
+    def _run_change(self, *args: str, read_output: bool = False) -> str | None:
+        """Run an etcdctl command that changes the cluster (only logged in DRY-RUN).
 
-    def _output(self, command: str, *, is_safe: bool) -> str | None:
+        Returns its output if asked, else an empty string; None when skipped in DRY-RUN.
+        """
+        return self._output(self._command(*args), is_safe=False, read_output=read_output)
+
+    def _output(self, command: str, *, is_safe: bool, read_output: bool = True) -> str | None:
         results = self._remote_hosts.run_sync(command, is_safe=is_safe, print_output=False, print_progress_bars=False)
-        return next((output.message().decode("utf-8") for _, output in results), None)
+        for _, output in results:
+            if not read_output:
+                return ""
+            message = output.message()
+            return message.decode("utf-8") if isinstance(message, bytes) else str(message)
+        return None
 
 
 def _parse_json(output: str, what: str) -> Any:
-    """Parse the JSON document in etcdctl's output (its last non-empty line)."""
+    """Parse the JSON document of etcdctl's output: all of it (possibly on several lines), else its last line."""
+    try:
+        return json.loads(output.strip())
+    except ValueError:
+        pass
     lines = [line for line in output.splitlines() if line.strip()]
     try:
         return json.loads(lines[-1])
@@ -201,22 +218,33 @@ def _parse_json(output: str, what: str) -> Any:
 
 
 def _members(data: Any, output: str) -> list[dict[str, SimpleType]]:
-    """Convert the members of etcdctl's v3 JSON to the v2-like shape."""
-    if not isinstance(data, dict) or not isinstance(data.get("members"), list):
+    """Convert the members of etcdctl's v3 JSON to the v2-like shape; a document without ``members`` has none."""
+    if not isinstance(data, dict) or not isinstance(data.get("members", []), list):
         raise UnableToParseOutput(f"No members in the etcdctl member list output: {output}")
     members = []
-    for raw in data["members"]:
+    for raw in data.get("members", []):
         if not isinstance(raw, dict) or "ID" not in raw or not raw.get("peerURLs"):
             raise UnableToParseOutput(f"Unable to parse etcdctl output (member without ID or peerURLs): {raw}")
-        member: dict[str, SimpleType] = {"member_id": format(int(raw["ID"]), "x")}
+        try:
+            member: dict[str, SimpleType] = {"member_id": format(int(raw["ID"]), "x")}
+        except (TypeError, ValueError) as error:
+            raise UnableToParseOutput(f"Unable to parse etcdctl output (invalid member ID): {raw}") from error
         if raw.get("name"):
             member["name"] = str(raw["name"])
-        member["peerURLs"] = ",".join(raw["peerURLs"])
-        if raw.get("clientURLs"):
-            member["clientURLs"] = ",".join(raw["clientURLs"])
-        member["status"] = STARTED_STATUS if raw.get("name") else UNSTARTED_STATUS
+        member["peerURLs"] = _first_url(raw["peerURLs"])
+        client_url = _first_url(raw.get("clientURLs", []))
+        if client_url:
+            member["clientURLs"] = client_url
+        member["status"] = STARTED_STATUS if client_url else UNSTARTED_STATUS
         members.append(member)
     return members
+
+
+def _first_url(urls: Any) -> str:
+    """The first of a list of URLs (a single URL may come as a plain string), empty if none."""
+    if isinstance(urls, str):
+        return urls
+    return str(urls[0]) if isinstance(urls, list) and urls else ""
 
 
 def _find_member(

@@ -42,8 +42,8 @@ def test_command_uses_v3_api_json_and_the_hosts_certificates():
     etcd.get_cluster_info()
 
     assert stub.commands == [
-        f"ETCDCTL_API=3 etcdctl --endpoints=https://{HOST}:2379 --cacert=/etc/etcd/ssl/ca.pem "
-        f"--cert=/etc/etcd/ssl/{HOST}.pem --key=/etc/etcd/ssl/{HOST}.priv member list --write-out=json"
+        f"ETCDCTL_API=3 etcdctl --endpoints https://{HOST}:2379 --cacert /etc/etcd/ssl/ca.pem "
+        f"--cert /etc/etcd/ssl/{HOST}.pem --key /etc/etcd/ssl/{HOST}.priv member list --write-out=json"
     ]
     assert stub.calls[0][1]["is_safe"] is True
 
@@ -56,8 +56,8 @@ def test_empty_settings_drop_the_tls_flags(monkeypatch):
     etcd, stub = controller(members(STARTED))
     etcd.get_cluster_info()
     assert "--cacert" not in stub.commands[0]
-    assert "--cert=" not in stub.commands[0]
-    assert f"--key=/etc/etcd/ssl/{HOST}.priv" in stub.commands[0]
+    assert "--cert " not in stub.commands[0]
+    assert f"--key /etc/etcd/ssl/{HOST}.priv" in stub.commands[0]
 
 
 def test_get_cluster_info_has_the_v2_shape():
@@ -79,7 +79,8 @@ def test_get_cluster_info_has_the_v2_shape():
     [
         (None, "Got no output"),
         ("Error: context deadline exceeded", "Unable to parse"),
-        ('{"header": {}}', "No members"),
+        ('{"header": {}, "members": {}}', "No members"),
+        (members({"ID": "x1", "name": "x", "peerURLs": ["p"]}), "invalid member ID"),
         (members({"name": "x", "peerURLs": ["p"]}), "without ID or peerURLs"),
         (members({"ID": 1, "name": "x", "peerURLs": []}), "without ID or peerURLs"),
     ],
@@ -143,9 +144,49 @@ def test_ensure_node_exists_dry_run_returns_empty_id():
     assert "member add" in stub.commands[1]
 
 
+@pytest.mark.parametrize("output", ["", "{}", '{"header": {}}'])
+def test_empty_member_list_has_no_members(output):
+    etcd, _ = controller(output)
+    assert etcd.get_cluster_info() == {}
+
+
+def test_multi_line_json_is_parsed():
+    etcd, _ = controller(json.dumps({"header": {"cluster_id": 1}, "members": [STARTED, UNSTARTED]}, indent=2))
+    assert list(etcd.get_cluster_info()) == ["abc", "123"]
+
+
+def test_status_follows_the_client_urls():
+    named_but_not_serving = {"ID": 0x456, "name": "etcd1004", "peerURLs": "https://etcd1004:2380"}
+    etcd, _ = controller(members(named_but_not_serving))
+    assert etcd.get_cluster_info()["456"] == {
+        "member_id": "456",
+        "name": "etcd1004",
+        "peerURLs": "https://etcd1004:2380",
+        "status": "unstarted",
+    }
+
+
+def test_first_of_several_urls():
+    several = {**STARTED, "peerURLs": ["https://a:2380", "https://b:2380"], "clientURLs": ["https://a:2379", "x"]}
+    etcd, _ = controller(members(several))
+    member = etcd.get_cluster_info()["abc"]
+    assert (member["peerURLs"], member["clientURLs"]) == ("https://a:2380", "https://a:2379")
+
+
+def test_ensure_node_exists_finds_the_new_id_by_difference_without_json():
+    new = {"ID": 0x789, "name": "new", "peerURLs": ["https://new:2380"]}
+    etcd, stub = controller(members(STARTED), "Member 789 added to cluster 1", members(STARTED, new))
+    assert etcd.ensure_node_exists("new") == "789"
+    assert [command.split(" member ")[1] for command in stub.commands] == [
+        "list --write-out=json",
+        "add new --peer-urls=https://new:2380 --write-out=json",
+        "list --write-out=json",
+    ]
+
+
 def test_ensure_node_exists_without_id_in_output():
-    etcd, _ = controller(members(STARTED), '{"members": []}')
-    with pytest.raises(UnableToParseOutput, match="No member id"):
+    etcd, _ = controller(members(STARTED), '{"members": []}', members(STARTED))
+    with pytest.raises(UnableToParseOutput, match="Unable to find the id of the added member new"):
         etcd.ensure_node_exists("new")
 
 
