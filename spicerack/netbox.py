@@ -186,13 +186,14 @@ def _script_log(session: Session, job_url: str, headers: dict[str, str]) -> list
     """Return the log of a script's job, retrying while the job has no result yet."""
     response = session.get(job_url, headers=headers)
     response.raise_for_status()
-    try:
-        data = response.json()["data"]
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"Unexpected job result from {job_url}") from e
-    if data is None:
+    data = response.json()
+    if not isinstance(data, dict) or not (data.get("data") is None or isinstance(data["data"], dict)):
+        raise ValueError(f"Unexpected job result from {job_url}")
+    if data.get("data") is None:
         raise ValueError(f"No data yet in the job result {job_url}")
-    log: list[Any] = data["log"]
+    log = data["data"].get("log")
+    if not isinstance(log, list):
+        raise ValueError(f"No log in the job result {job_url}")
     return log
 
 

@@ -21,6 +21,7 @@ from spicerack.netbox import (
     NetboxAPIError,
     NetboxError,
     NetboxHostNotFoundError,
+    NetboxScriptError,
     NetboxServer,
     load_netbox_config,
     redfish_target,
@@ -292,3 +293,33 @@ def test_redfish_target_without_management_address():
 
     with pytest.raises(NetboxError, match="Server host1001 has no management address in Netbox"):
         redfish_target(client, "host1001")
+
+
+# -- scripts
+
+
+@pytest.mark.parametrize("job", ({"data": {"output": ""}}, {"data": "text"}, ["not", "a", "job"]))
+def test_run_script_with_a_malformed_job_result(requests_mock, job):
+    api = mock.Mock(token="token")
+    api.extras.scripts.get.return_value.url = f"{URL}/api/extras/scripts/1/"
+    requests_mock.post(f"{URL}/api/extras/scripts/1/", json={"result": {"url": f"{URL}/api/core/jobs/5/"}})
+    requests_mock.get(f"{URL}/api/core/jobs/5/", json=job)
+
+    with (
+        mock.patch("wmflib.decorators.time.sleep") as sleep,
+        pytest.raises(NetboxScriptError, match="Failed to get Netbox script results from"),
+    ):
+        client_with(api).run_script("module.Script", params={})
+
+    assert sleep.call_count == 29  # 30 tries
+
+
+def test_run_script_sends_the_token_and_the_commit_flag(requests_mock):
+    api = mock.Mock(token="secret")
+    api.extras.scripts.get.return_value.url = f"{URL}/api/extras/scripts/1/"
+    requests_mock.post(f"{URL}/api/extras/scripts/1/", json={"result": {"url": f"{URL}/api/core/jobs/5/"}})
+    requests_mock.get(f"{URL}/api/core/jobs/5/", json={"data": {"log": ["done"]}})
+
+    assert client_with(api).run_script("module.Script", commit=True, params={"a": 1}) == ["done"]
+    post = requests_mock.request_history[0]
+    assert (post.headers["Authorization"], post.json()) == ("Token secret", {"data": {"a": 1}, "commit": 1})
