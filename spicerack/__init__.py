@@ -813,14 +813,10 @@ class Spicerack:
 
         """
         if not self._management_password:
-            from wmflib.config import load_yaml_config  # noqa: PLC0415 - imported on first use
-
-            config = load_yaml_config(self.config_dir / "management" / "config.yaml", raises=False)
+            config = _resolve("load_yaml_config")(self.config_dir / "management" / "config.yaml", raises=False)
             password = config.get("mgmt_password", "") if isinstance(config, dict) else ""
             if not password:
-                from wmflib.interactive import get_secret  # noqa: PLC0415 - only when there is someone to ask
-
-                password = get_secret("Management Password")
+                password = _resolve("get_secret")("Management Password")
             self._management_password = str(password)
         return self._management_password
 
