@@ -62,11 +62,17 @@ def test_reason_and_task_arguments_follow_the_class_attributes():
     parser = Both(spicerack=None).argument_parser()
     args = parser.parse_args(["-r", "why", "--task-id", "T123"])
     assert (args.reason, args.task_id) == ("why", "T123")
-    assert parser.parse_args(["--reason", "why"]).task_id is None
+    assert parser.parse_args(["--reason", "why"]).task_id == ""  # optional task ID: empty by default
     with pytest.raises(SystemExit):
         parser.parse_args([])  # the reason is required
     with pytest.raises(SystemExit):
         parser.parse_args(["-r", "why", "-t", "123"])  # not a Phabricator task ID
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-r", ""])  # an empty reason
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-r", 'with "quotes"'])
+    actions = [action.dest for action in parser._actions]
+    assert actions == ["help", "task_id", "reason"]  # the reference's order in --help
 
 
 def test_runner_defaults():

@@ -45,10 +45,19 @@ def sal_logger(relay: RecordingRelay) -> Iterator[logging.Logger]:
     logger.removeHandler(handler)
 
 
+def _remove_handlers() -> None:
+    """Detach and close what setup_logging() installed, as a new process would start without them."""
+    for logger in (_log.root_logger, _log.irc_logger, _log.sal_logger, notify_logger):
+        for handler in list(logger.handlers):
+            if not isinstance(handler, logging.NullHandler):
+                logger.removeHandler(handler)
+                handler.close()
+
+
 @pytest.fixture
 def clean_logging() -> Iterator[None]:
     yield
-    _log.remove_handlers()
+    _remove_handlers()
 
 
 @pytest.mark.parametrize(
@@ -176,7 +185,7 @@ def test_setup_logging_dry_run_has_no_irc(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("clean_logging")
 @pytest.mark.parametrize("notify", [True, False])
 def test_setup_logging_wires_one_shared_relay(tmp_path: Path, notify: bool) -> None:
-    """IRC, SAL (and with notifications, wmflib's notify logger) share one relay; remove_handlers unwires them."""
+    """IRC, SAL (and with notifications, wmflib's notify logger) share one relay."""
     _log.setup_logging(tmp_path, "task", USER, dry_run=False, host="127.0.0.1", port=9, notify_logger_enabled=notify)
     (irc_handler,) = _relay_handlers(_log.irc_logger)
     (sal_handler,) = _relay_handlers(_log.sal_logger)
@@ -190,7 +199,7 @@ def test_setup_logging_wires_one_shared_relay(tmp_path: Path, notify: bool) -> N
         assert notify_handlers[0].formatter is not None
         assert notify_handlers[0].formatter._fmt == "task (PID %(process)d) %(message)s"
 
-    _log.remove_handlers()
+    _remove_handlers()
     for logger in (_log.irc_logger, _log.sal_logger, notify_logger):
         assert _relay_handlers(logger) == []
 
