@@ -773,7 +773,8 @@ class Spicerack:
         """
         from spicerack.puppet import PuppetServer, puppet_ca_server  # noqa: PLC0415 - imported on first use
 
-        return PuppetServer(self.remote().query(puppet_ca_server(self._spicerack_config_dir)))
+        ca_server = puppet_ca_server(self._spicerack_config_dir, srv_lookup=_resolve("get_ca_via_srv_record"))
+        return PuppetServer(self.remote().query(ca_server))
 
     def puppet_master(self) -> "PuppetMaster":
         """Return a client to manage nodes and certificates on an older Puppet master and CA.
@@ -898,7 +899,7 @@ class Spicerack:
         """
         from spicerack.dns import dns_from_config  # noqa: PLC0415 - imported on first use
 
-        return dns_from_config(self._spicerack_config_dir)
+        return dns_from_config(self._spicerack_config_dir, dns_class=_resolve("Dns"))
 
     def phabricator(self, bot_config_file: str, section: str = "phabricator_bot") -> "Phabricator":
         """Return a DRY-RUN aware client for a Phabricator website, with the bot account of an INI file.

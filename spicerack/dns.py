@@ -30,11 +30,12 @@ class DnsConfigError(SpicerackError):
     """Raised when ``dns/config.yaml`` cannot be read or has an invalid setting."""
 
 
-def dns_from_config(config_dir: str | Path) -> Dns:
+def dns_from_config(config_dir: str | Path, *, dns_class: type[Dns] = Dns) -> Dns:
     """Return a :py:class:`wmflib.dns.Dns` using the nameservers of ``dns/config.yaml``, else the system's ones.
 
     Arguments:
         config_dir: Spicerack's configuration directory (``spicerack_config_dir``).
+        dns_class: the class to instantiate (the accessor passes ``spicerack.Dns``, which tests may patch).
 
     Raises:
         spicerack.dns.DnsConfigError: if the file exists but cannot be read or has an invalid setting.
@@ -42,11 +43,11 @@ def dns_from_config(config_dir: str | Path) -> Dns:
     """
     config_file = Path(config_dir) / CONFIG_FILE
     if not config_file.exists():
-        return Dns()
+        return dns_class()
 
     config = load_yaml_mapping(config_file, description="DNS configuration", error=DnsConfigError)
     if not config:
-        return Dns()
+        return dns_class()
 
     unknown = sorted(str(key) for key in config if key not in _KEYS)
     if unknown:
@@ -54,7 +55,7 @@ def dns_from_config(config_dir: str | Path) -> Dns:
 
     addresses = _nameserver_addresses(config.get("nameserver_addresses"), config_file)
     port = _port(config.get("port"), config_file)
-    return Dns(nameserver_addresses=addresses, port=port)
+    return dns_class(nameserver_addresses=addresses, port=port)
 
 
 def _nameserver_addresses(value: Any, config_file: Path) -> list[str]:

@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,7 +125,9 @@ def get_puppet_ca_hostname() -> str:
     return ca_server
 
 
-def puppet_ca_server(config_dir: str | Path, *, legacy: bool = False) -> str:
+def puppet_ca_server(
+    config_dir: str | Path, *, legacy: bool = False, srv_lookup: Callable[[str], str] | None = None
+) -> str:
     """Return the Puppet CA server for :py:meth:`spicerack.Spicerack.puppet_server` and ``puppet_master``.
 
     ``<config_dir>/puppet/config.yaml`` may set ``ca_server`` (the host name, used as is) or ``srv_domain`` (where
@@ -135,6 +137,7 @@ def puppet_ca_server(config_dir: str | Path, *, legacy: bool = False) -> str:
     Arguments:
         config_dir: Spicerack's configuration directory.
         legacy: find the CA of the older Puppet master setup.
+        srv_lookup: the function resolving the SRV record, :py:func:`get_ca_via_srv_record` by default.
 
     Raises:
         spicerack.puppet.PuppetServerError: if the configuration is invalid or the CA server cannot be found.
@@ -154,7 +157,7 @@ def puppet_ca_server(config_dir: str | Path, *, legacy: bool = False) -> str:
     if legacy:
         return get_puppet_ca_hostname()
     try:
-        return get_ca_via_srv_record(str(config.get("srv_domain") or CA_SRV_DOMAIN))
+        return (srv_lookup or get_ca_via_srv_record)(str(config.get("srv_domain") or CA_SRV_DOMAIN))
     except PuppetServerError:
         raise
     except SpicerackError as e:

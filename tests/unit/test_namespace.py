@@ -84,3 +84,21 @@ def test_config_dir_is_a_path():
     config_dir = Spicerack(spicerack_config_dir="/etc/sr").config_dir
     assert isinstance(config_dir, Path)
     assert config_dir / "netbox" / "config.yaml" == Path("/etc/sr/netbox/config.yaml")
+
+
+def test_dns_accessor_uses_the_namespace_dns_class(tmp_path):
+    with mock.patch("spicerack.Dns") as mocked_dns:
+        assert Spicerack(spicerack_config_dir=str(tmp_path)).dns() is mocked_dns.return_value
+    mocked_dns.assert_called_once_with()
+
+
+def test_puppet_server_accessor_uses_the_namespace_srv_lookup(tmp_path):
+    spicerack = Spicerack(spicerack_config_dir=str(tmp_path))
+    with (
+        mock.patch("spicerack.get_ca_via_srv_record", return_value="puppetca1.example.org") as mocked_lookup,
+        mock.patch.object(Spicerack, "remote") as mocked_remote,
+    ):
+        mocked_remote.return_value.query.return_value.__len__.return_value = 1
+        spicerack.puppet_server()
+    mocked_lookup.assert_called_once_with("eqiad.wmnet")
+    mocked_remote.return_value.query.assert_called_once_with("puppetca1.example.org")
