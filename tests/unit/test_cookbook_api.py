@@ -98,3 +98,51 @@ def test_lock_args_follow_overridden_class_attributes():
 def test_cookbook_base_is_abstract():
     with pytest.raises(TypeError):
         CookbookBase(spicerack=None)  # type: ignore[abstract]
+
+
+class FakeItem:
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.runs = 0
+
+    def run(self) -> int:
+        self.runs += 1
+        return self.code
+
+
+def test_run_cookbook_passes_the_accessor_and_returns_or_raises(monkeypatch):
+    from spicerack import Spicerack
+    from spicerack.exceptions import RunCookbookError, SpicerackError
+
+    item = FakeItem(3)
+    calls = []
+
+    def callback(spicerack, name, args):
+        calls.append((spicerack, name, list(args)))
+        return item if name == "a.b" else None
+
+    spicerack = Spicerack(get_cookbook_callback=callback)
+    assert spicerack.run_cookbook("a.b", ["x"]) == 3
+    assert calls == [(spicerack, "a.b", ["x"])]
+    message = r"run_cookbook returned exit code 3 when running cookbook a.b with args: \['x'\]"
+    with pytest.raises(RunCookbookError, match=message):
+        spicerack.run_cookbook("a.b", ["x"], raises=True)
+    with pytest.raises(SpicerackError, match=r"Unable to find cookbook c\.d"):
+        spicerack.run_cookbook("c.d")
+    with pytest.raises(SpicerackError, match="get_cookbook_callback is not set"):
+        Spicerack().run_cookbook("a.b")
+
+    failures = []
+
+    def fake_confirm_on_failure(func):  # as wmflib's: call, and on failure ask (here: record and give up)
+        try:
+            return func()
+        except RunCookbookError as e:
+            failures.append(str(e))
+            return -1
+
+    monkeypatch.setattr("wmflib.interactive.confirm_on_failure", fake_confirm_on_failure)
+    assert spicerack.run_cookbook("a.b", confirm=True) == -1
+    assert failures == ["run_cookbook returned exit code 3 when running cookbook a.b with args: ()"]
+    item.code = 0
+    assert spicerack.run_cookbook("a.b", confirm=True) == 0
