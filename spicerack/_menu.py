@@ -9,12 +9,11 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from spicerack import _log, cookbook
+from spicerack import Spicerack, _log, cookbook
 from spicerack._signals import termination_raises
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
-    from spicerack import Spicerack
     from spicerack._module_api import CookbooksModuleInterface
 
 logger = logging.getLogger(__name__)
@@ -71,6 +70,15 @@ Interrupting execution:
 _EXECUTING = "raised while executing cookbook"
 
 
+def __getattr__(name: str) -> Any:
+    """Give ``get_lock_instance`` (as the reference module does) without importing spicerack.locking early."""
+    if name == "get_lock_instance":
+        from spicerack.locking import get_lock_instance  # noqa: PLC0415 - the lock backend is loaded only to run
+
+        return get_lock_instance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class MenuError(SpicerackError):
     """An item of the cookbook tree is invalid."""
 
@@ -81,7 +89,7 @@ class BaseItem:
     fallback_title: str = "-"
     """The title shown when the item has none."""
 
-    def __init__(self, args: Sequence[str], spicerack: "Spicerack") -> None:
+    def __init__(self, args: Sequence[str], spicerack: Spicerack) -> None:
         """Set up an item; subclasses fill its name, path and full name.
 
         Arguments:
@@ -135,7 +143,7 @@ class CookbookItem(BaseItem):
     statuses: tuple[str, str, str, str] = ("NOTRUN", "PASS", "FAIL", "ERROR")
     not_run, success, failed, error = statuses
 
-    def __init__(self, class_obj: type[cookbook.CookbookBase], args: Sequence[str], spicerack: "Spicerack") -> None:
+    def __init__(self, class_obj: type[cookbook.CookbookBase], args: Sequence[str], spicerack: Spicerack) -> None:
         """Instantiate the cookbook class with the accessor.
 
         Arguments:
@@ -319,7 +327,7 @@ class TreeItem(BaseItem):
     """The menu's help."""
 
     def __init__(
-        self, module: "CookbooksModuleInterface", args: Sequence[str], spicerack: "Spicerack", menu_title: str
+        self, module: "CookbooksModuleInterface", args: Sequence[str], spicerack: Spicerack, menu_title: str
     ) -> None:
         """Set up an empty group for a package of the tree.
 

@@ -5,18 +5,15 @@ The framework turns such a module into a class-API cookbook (see ``spicerack._co
 """
 
 import argparse
-from typing import TYPE_CHECKING
 
+from spicerack import Spicerack
 from spicerack.cookbook import CookbookRunnerBase
-
-if TYPE_CHECKING:
-    from spicerack import Spicerack
 
 
 class CookbookModuleRunnerBase(CookbookRunnerBase):
     """Runner of a module-API cookbook: ``run()`` calls the module's ``run(args, spicerack)`` function."""
 
-    def __init__(self, args: argparse.Namespace, spicerack: "Spicerack") -> None:
+    def __init__(self, args: argparse.Namespace, spicerack: Spicerack) -> None:
         """Keep the parsed arguments and the accessor for the module's ``run()``.
 
         Arguments:
@@ -32,7 +29,7 @@ class CookbookModuleRunnerBase(CookbookRunnerBase):
         return self._run(self.args, self.spicerack)
 
     @staticmethod
-    def _run(args: argparse.Namespace, spicerack: "Spicerack") -> int | None:
+    def _run(args: argparse.Namespace, spicerack: Spicerack) -> int | None:
         """Replaced, in each generated subclass, by the module's ``run()`` function."""
         raise NotImplementedError
 
@@ -61,6 +58,6 @@ class CookbooksModuleInterface:
         raise NotImplementedError
 
     @staticmethod
-    def run(args: argparse.Namespace, spicerack: "Spicerack") -> int | None:
+    def run(args: argparse.Namespace, spicerack: Spicerack) -> int | None:
         """Required: execute the cookbook and return its exit code (:py:data:`None` means 0)."""
         raise NotImplementedError

@@ -4,12 +4,9 @@ import argparse
 import re
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from spicerack import Spicerack
 from spicerack.exceptions import SpicerackError
-
-if TYPE_CHECKING:
-    from spicerack import Spicerack
 
 LOCK_TIMEOUT_RETCODE = 92
 """int: Reserved exit code: the cookbook's distributed lock could not be acquired in time."""
@@ -105,7 +102,7 @@ class CookbookBase(metaclass=ABCMeta):
     argument_reason_required: bool | None = None
     argument_task_required: bool | None = None
 
-    def __init__(self, spicerack: "Spicerack") -> None:
+    def __init__(self, spicerack: Spicerack) -> None:
         """Keep the accessor as ``self.spicerack``.
 
         Arguments:
