@@ -79,15 +79,19 @@ def _dir_mtime(path: str) -> int:
         return -1
 
 
-class _Tee(io.TextIOBase):
-    """A text stream writing to another one and keeping a copy of what was written."""
+class _Recorder(io.TextIOBase):
+    """A text stream writing to another one and recording what was written, in order with the other streams."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, number: int, record: list[tuple[int, str]]) -> None:
         self.stream = stream
-        self.copy = io.StringIO()
+        self.number = number
+        self.record = record
 
     def write(self, text: str) -> int:
-        self.copy.write(text)
+        if self.record and self.record[-1][0] == self.number:
+            self.record[-1] = (self.number, self.record[-1][1] + text)
+        else:
+            self.record.append((self.number, text))
         return self.stream.write(text)
 
     def flush(self) -> None:
@@ -95,6 +99,13 @@ class _Tee(io.TextIOBase):
 
     def isatty(self) -> bool:
         return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.stream.encoding
 
 
 class ListingCache:
@@ -115,8 +126,8 @@ class ListingCache:
         name = f"listing-{zlib.crc32(repr(self.key).encode()):08x}.marshal"
         self.path = (cache_dir or default_cache_dir()) / name
 
-    def load(self) -> tuple[str, str] | None:
-        """The recorded stdout and stderr of the listing, if still valid."""
+    def load(self) -> list[tuple[int, str]] | None:
+        """The recorded output of the listing, if still valid: ``(1 for stdout or 2 for stderr, text)`` in order."""
         try:
             with open(self.path, "rb") as stream:
                 if os.fstat(stream.fileno()).st_uid != os.geteuid():
@@ -125,7 +136,7 @@ class ListingCache:
             data = marshal.loads(content)  # noqa: S302 - own private file, as trusted as __pycache__
             if not self._is_valid(data):
                 return None
-            return str(data["stdout"]), str(data["stderr"])
+            return [(int(number), str(text)) for number, text in data["output"]]
         except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
             return None
 
@@ -138,7 +149,7 @@ class ListingCache:
             return False
         return all(_dir_mtime(path) == mtime for path, mtime in data["dep_dirs"].items())
 
-    def save(self, stdout: str, stderr: str) -> None:
+    def save(self, output: list[tuple[int, str]]) -> None:
         """Record the output of the listing just printed, atomically; failures are ignored."""
         deps, dep_dirs = _loaded_modules()
         data = {
@@ -147,8 +158,7 @@ class ListingCache:
             "files": self.files,
             "deps": deps,
             "dep_dirs": dep_dirs,
-            "stdout": stdout,
-            "stderr": stderr,
+            "output": output,
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
@@ -201,17 +211,18 @@ def cached_listing(
     cache = ListingCache(base_dirs, prefix, verbose, cache_dir)
     recorded = cache.load()
     if recorded is not None:
-        sys.stdout.write(recorded[0])
-        sys.stderr.write(recorded[1])
+        for number, text in recorded:
+            stream = sys.stdout if number == 1 else sys.stderr
+            stream.write(text)
+            stream.flush()
         return 0
 
+    output: list[tuple[int, str]] = []
     stdout, stderr = sys.stdout, sys.stderr
-    out_tee, err_tee = _Tee(stdout), _Tee(stderr)
-    sys.stdout, sys.stderr = out_tee, err_tee
+    sys.stdout, sys.stderr = _Recorder(stdout, 1, output), _Recorder(stderr, 2, output)
     try:
-        text = produce()
-        print(text, end="")
+        print(produce(), end="")
     finally:
         sys.stdout, sys.stderr = stdout, stderr
-    cache.save(out_tee.copy.getvalue(), err_tee.copy.getvalue())
+    cache.save(output)
     return 0

@@ -42,6 +42,8 @@ def test_first_listing_is_recorded_with_its_output_and_replayed(tree, tmp_path, 
     first = capsys.readouterr()
     assert first.out == "printed while importing\ncookbooks\n`-- grp\n"
     assert first.err == "warned while importing\n"
+    recorded = ListingCache([tree], "", False, tmp_path / "cache").load()
+    assert recorded == [(1, "printed while importing\n"), (2, "warned while importing\n"), (1, "cookbooks\n`-- grp\n")]
     cached_listing([tree], "", False, produce, cache_dir=tmp_path / "cache")
     second = capsys.readouterr()
     assert (second.out, second.err) == (first.out, first.err)
@@ -83,8 +85,8 @@ def test_a_changed_dependency_invalidates_the_record(tree, tmp_path, monkeypatch
     __import__("listing_cache_dep_mod")
     try:
         cache = ListingCache([tree], "", False, tmp_path / "cache")
-        cache.save("out", "err")
-        assert ListingCache([tree], "", False, tmp_path / "cache").load() == ("out", "err")
+        cache.save([(1, "out"), (2, "err")])
+        assert ListingCache([tree], "", False, tmp_path / "cache").load() == [(1, "out"), (2, "err")]
         library.write_text("VALUE = 22\n")
         assert ListingCache([tree], "", False, tmp_path / "cache").load() is None
     finally:
@@ -96,8 +98,8 @@ def test_an_unreadable_or_foreign_cache_is_ignored(tree, tmp_path):
     cache.path.parent.mkdir(parents=True)
     cache.path.write_bytes(b"not marshal data")
     assert cache.load() is None
-    cache.save("out", "err")
-    assert cache.load() == ("out", "err")
+    cache.save([(1, "out"), (2, "err")])
+    assert cache.load() == [(1, "out"), (2, "err")]
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
