@@ -80,6 +80,10 @@ setup(
             "myst-parser>=2",
         ],
     },
-    entry_points={"console_scripts": ["cookbook = spicerack._cookbook:main"]},
+    entry_points={
+        "console_scripts": ["cookbook = spicerack._cookbook:main"],
+        # The cookbook test harness (spicerack.testing) as a pytest plugin: --update-plans, plan_snapshot fixture.
+        "pytest11": ["spicerack = spicerack.testing.plugin"],
+    },
     zip_safe=False,
 )

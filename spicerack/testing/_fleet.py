@@ -1,0 +1,473 @@
+"""The described fleet: hosts, how cumin queries resolve, canned command answers, and a cumin worker answering them.
+
+The worker is registered as a cumin transport module, so :py:class:`spicerack.remote.RemoteHosts` runs its real
+code (DRY-RUN skipping, ``sudo``, batches, thresholds, errors) and hands the commands to this fleet instead of SSH.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import types
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ClusterShell.MsgTree import MsgTreeElem
+from ClusterShell.NodeSet import NodeSetException
+from cumin import NodeSet
+from cumin.transports import Command, HostState, Target
+
+from spicerack.remote import REBOOT_COMMAND, UPTIME_COMMAND, RemoteError
+
+if TYPE_CHECKING:
+    from spicerack.testing._plan import Recorder
+
+TRANSPORT_NAME = "spicerack_testing_fleet"
+"""The name of the fake cumin transport, set as ``transport`` in the configuration given to RemoteHosts."""
+STATE_KEY = "spicerack_testing_run"
+"""The key of cumin's configuration mapping that carries the run (fleet and recorder) to the worker."""
+UNREACHABLE_EXIT_CODE = 255
+"""The exit code of a command on a host that is down (what ``ssh`` returns when it cannot connect)."""
+_SUDO_PREFIX = "sudo -i "
+
+
+class FleetError(RemoteError):
+    """The fleet description is invalid, or a query is not described in it."""
+
+
+@dataclass
+class Reply:
+    """The canned answer of a command on some hosts.
+
+    ``command`` is an exact command string, or a compiled :py:func:`re.compile` pattern matched in full.
+    ``on`` restricts the reply to some hosts (a ClusterShell nodeset string); ``times`` limits how many times per
+    host it answers (then the next matching reply applies): ``times=2`` with ``exit_code=1`` fails twice, then the
+    next reply (or the default, success with no output) answers.
+    """
+
+    command: str | re.Pattern[str]
+    output: str = ""
+    exit_code: int = 0
+    on: str | None = None
+    timeout: bool = False
+    times: int | None = None
+    used: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def matches(self, command: str, host: str) -> bool:
+        """Whether this reply answers the command on the host (and has answers left for it)."""
+        if self.on is not None and host not in NodeSet(self.on):
+            return False
+        if self.times is not None and self.used.get(host, 0) >= self.times:
+            return False
+        candidates = [command, command.removeprefix(_SUDO_PREFIX)]
+        if isinstance(self.command, str):
+            return self.command in candidates
+        return any(self.command.fullmatch(candidate) for candidate in candidates)
+
+
+@dataclass
+class Outcome:
+    """What one command did on one host."""
+
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+
+
+class Fleet:
+    """A described fleet: the hosts, the queries resolving to them, the canned answers of commands, hosts down.
+
+    Examples::
+
+        fleet = Fleet(hosts="host[1-3].example.org", queries={"A:web": "host[1-2].example.org"})
+        fleet.reply("systemctl is-active nginx", output="active")
+        fleet.reply(re.compile(r"apt-get .*"), exit_code=100, on="host2.example.org", times=1)
+        fleet.down("host3.example.org")
+
+    Commands without a matching reply succeed with no output, except the built-in ``cat /proc/uptime`` (the time
+    since the host's last boot, a day before the fleet was created or when ``reboot-host`` last ran on it).
+    """
+
+    def __init__(
+        self,
+        hosts: str | Iterable[str] = (),
+        *,
+        queries: Mapping[str, str | Iterable[str]] | None = None,
+        down: str | Iterable[str] = (),
+        timeout: str | Iterable[str] = (),
+    ) -> None:
+        """Describe the fleet.
+
+        Arguments:
+            hosts: the known hosts (nodeset strings or names); when given, queries in nodeset syntax are restricted
+                to them, as a real inventory would.
+            queries: exact cumin query strings and the hosts they select.
+            down: hosts that are unreachable: every command fails on them with exit code 255.
+            timeout: hosts on which every command times out.
+
+        """
+        self.hosts = _nodeset(hosts)
+        self.queries: dict[str, NodeSet] = {}
+        self.replies: list[Reply] = []
+        self.down_hosts = NodeSet()
+        self.timeout_hosts = NodeSet()
+        self.boot_times: dict[str, float] = {}
+        """Per host, the (epoch) time of its last simulated boot, set when ``reboot-host`` runs on it."""
+        self.history: list[tuple[str, str, Outcome]] = []
+        """Every ``(host, command, outcome)`` that ran on the fleet, in order."""
+        self._created = time.time()
+        for query, selected in (queries or {}).items():
+            self.query(query, selected)
+        self.down(down)
+        self.down(timeout, timeout=True)
+
+    def query(self, query: str, hosts: str | Iterable[str]) -> Fleet:
+        """Make an exact cumin query select the given hosts (they join the known hosts)."""
+        selected = _nodeset(hosts)
+        self.queries[query] = selected
+        self.hosts.update(selected)
+        return self
+
+    def reply(
+        self,
+        command: str | re.Pattern[str],
+        output: str = "",
+        *,
+        exit_code: int = 0,
+        on: str | Iterable[str] | None = None,
+        timeout: bool = False,
+        times: int | None = None,
+    ) -> Fleet:
+        """Add a canned answer (see :py:class:`Reply`); replies are tried in the order they were added."""
+        hosts = None if on is None else str(_nodeset(on))
+        self.replies.append(Reply(command, output, exit_code, hosts, timeout, times))
+        return self
+
+    def down(self, hosts: str | Iterable[str], *, timeout: bool = False) -> Fleet:
+        """Make hosts unreachable (commands fail with exit code 255), or time out on every command."""
+        nodes = _nodeset(hosts)
+        (self.timeout_hosts if timeout else self.down_hosts).update(nodes)
+        self.hosts.update(nodes)
+        return self
+
+    def up(self, hosts: str | Iterable[str]) -> Fleet:
+        """Make hosts reachable again."""
+        nodes = _nodeset(hosts)
+        self.down_hosts.difference_update(nodes)
+        self.timeout_hosts.difference_update(nodes)
+        return self
+
+    def resolve(self, query: str) -> NodeSet:
+        """Return the hosts selected by a query: an exact described query, else a nodeset of known hosts.
+
+        A described query may select no host (the accessor then raises, as with a real empty result).
+
+        Raises:
+            spicerack.testing.FleetError: if the query is not described and selects no known host in nodeset syntax.
+
+        """
+        if query in self.queries:
+            return self.queries[query].copy()
+        try:
+            nodes = NodeSet(query)
+        except NodeSetException as e:
+            raise FleetError(f"Failed to execute Cumin query '{query}': not described in the test fleet ({e})") from e
+        if self.hosts:
+            nodes.intersection_update(self.hosts)
+        if not nodes:
+            raise FleetError(f"Failed to execute Cumin query '{query}': not described in the test fleet")
+        return nodes
+
+    def run(self, host: str, command: Command) -> Outcome:
+        """Run one command on one host of the fleet and record it in :py:attr:`history`."""
+        outcome = self._answer(host, command.command)
+        if outcome.exit_code == 0 and command.command.removeprefix(_SUDO_PREFIX) == REBOOT_COMMAND:
+            self.boot_times[host] = time.time()
+        self.history.append((host, command.command, outcome))
+        return outcome
+
+    def executed(self, on: str | None = None) -> list[str]:
+        """The commands that ran on the fleet (on a host, or all of them), in order."""
+        return [command for host, command, _ in self.history if on is None or host == on]
+
+    def _answer(self, host: str, command: str) -> Outcome:
+        if host in self.timeout_hosts:
+            return Outcome(None, "", timed_out=True)
+        if host in self.down_hosts:
+            return Outcome(UNREACHABLE_EXIT_CODE, "")
+        for reply in self.replies:
+            if reply.matches(command, host):
+                reply.used[host] = reply.used.get(host, 0) + 1
+                if reply.timeout:
+                    return Outcome(None, reply.output, timed_out=True)
+                return Outcome(reply.exit_code, reply.output)
+        if command.removeprefix(_SUDO_PREFIX) == UPTIME_COMMAND:
+            uptime = time.time() - self.boot_times.get(host, self._created - 86400)
+            return Outcome(0, f"{uptime:.2f} {uptime * 4:.2f}")
+        return Outcome(0, "")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fleet:
+        """Build a fleet from a mapping, the YAML form (see :py:meth:`from_yaml`).
+
+        Raises:
+            spicerack.testing.FleetError: if the mapping has unknown keys.
+
+        """
+        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands"}
+        if unknown:
+            raise FleetError(f"Unknown keys in the fleet description: {', '.join(sorted(unknown))}")
+        fleet = cls(
+            _as_hosts(data.get("hosts")),
+            queries={str(key): _as_hosts(value) for key, value in (data.get("queries") or {}).items()},
+            down=_as_hosts(data.get("down")),
+            timeout=_as_hosts(data.get("timeout")),
+        )
+        for entry in data.get("commands") or []:
+            fleet._add_reply_entry(entry)
+        return fleet
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> Fleet:
+        """Build a fleet from YAML text or a YAML file.
+
+        Example::
+
+            hosts: host[1-3].example.org
+            queries:
+              "A:web": host[1-2].example.org
+            down: host3.example.org
+            commands:
+              - command: systemctl is-active nginx
+                output: active
+              - pattern: "apt-get .*"
+                exit_code: 100
+                on: host2.example.org
+                times: 1
+
+        """
+        import yaml  # noqa: PLC0415 - only for YAML fleets
+
+        text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise FleetError("The fleet description must be a YAML mapping")
+        return cls.from_dict(data)
+
+    def _add_reply_entry(self, entry: Mapping[str, Any]) -> None:
+        unknown = set(entry) - {"command", "pattern", "output", "exit_code", "on", "timeout", "times"}
+        if unknown or ("command" in entry) == ("pattern" in entry):
+            raise FleetError(
+                f"Invalid command reply {dict(entry)}: give one of command or pattern, and only known keys"
+            )
+        command: str | re.Pattern[str] = entry["command"] if "command" in entry else re.compile(entry["pattern"])
+        self.reply(
+            command,
+            str(entry.get("output", "")),
+            exit_code=int(entry.get("exit_code", 0)),
+            on=_as_hosts(entry.get("on")) or None,
+            timeout=bool(entry.get("timeout", False)),
+            times=entry.get("times"),
+        )
+
+
+@dataclass
+class RunState:
+    """What the fake transport needs from the current run: the fleet, the recorder and the DRY-RUN mode."""
+
+    fleet: Fleet
+    recorder: Recorder
+    dry_run: bool
+
+
+@dataclass
+class RemoteCall:
+    """One call of cumin for a set of hosts: filled when the worker is set up, then when (if) it executes."""
+
+    hosts: NodeSet
+    batch_size: int
+    batch_sleep: float
+    commands: list[Command] = field(default_factory=list)
+    mode: str = ""
+    success_threshold: float = 1.0
+    executed: bool = False
+    return_code: int | None = None
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    """Per host, the outcome of each command that ran on it."""
+
+    @property
+    def failed_hosts(self) -> NodeSet:
+        """The hosts on which a command failed or timed out."""
+        return NodeSet.fromlist(
+            [host for host, outcomes in self.outcomes.items() if _host_state(self, outcomes) in ("failed", "timeout")]
+        )
+
+    def host_state(self, host: str) -> str:
+        """``ok``, ``failed``, ``timeout`` or ``stopped`` (not all commands ran) for a host, else ``pending``."""
+        if host not in self.outcomes:
+            return "pending"
+        return _host_state(self, self.outcomes[host])
+
+
+def _host_state(call: RemoteCall, outcomes: list[Outcome]) -> str:
+    if outcomes and outcomes[-1].timed_out:
+        return "timeout"
+    if outcomes and not _is_ok(call.commands[len(outcomes) - 1], outcomes[-1]):
+        return "failed"
+    if len(outcomes) < len(call.commands):
+        return "stopped"  # the execution stopped before the next command (sync mode, below the threshold)
+    return "ok"
+
+
+def _is_ok(command: Command, outcome: Outcome) -> bool:
+    if outcome.timed_out:
+        return False
+    return not command.ok_codes or outcome.exit_code in command.ok_codes
+
+
+class _HostResult:
+    """The part of cumin's per-host results that Spicerack reads: the final state."""
+
+    def __init__(self, state: HostState) -> None:
+        self.state = state
+
+
+class _Results:
+    def __init__(self, hosts_results: dict[str, _HostResult]) -> None:
+        self.hosts_results = hosts_results
+
+
+class FleetWorker:
+    """A cumin worker that runs the commands on the described fleet, with cumin's ``sync``/``async`` semantics."""
+
+    def __init__(self, config: Mapping[str, Any], target: Target) -> None:
+        """Set up the call and record it in the plan (it shows as skipped if it never executes)."""
+        self._state: RunState = config[STATE_KEY]
+        self.target = target
+        self.call = RemoteCall(NodeSet(target.hosts), int(target.batch_size), float(target.batch_sleep or 0.0))
+        self.progress_bars = False
+        self.reporter: Any = None
+        self.timeout: int | None = None
+        self._state.recorder.remote(self.call, dry_run=self._state.dry_run)
+
+    @property
+    def commands(self) -> list[Command]:
+        """The commands to run."""
+        return self.call.commands
+
+    @commands.setter
+    def commands(self, value: Sequence[str | Command]) -> None:
+        self.call.commands = [command if isinstance(command, Command) else Command(command) for command in value]
+
+    @property
+    def handler(self) -> str:
+        """The execution mode, ``sync`` or ``async``."""
+        return self.call.mode
+
+    @handler.setter
+    def handler(self, value: str) -> None:
+        self.call.mode = value
+
+    @property
+    def success_threshold(self) -> float:
+        """The fraction of hosts that must succeed."""
+        return self.call.success_threshold
+
+    @success_threshold.setter
+    def success_threshold(self, value: float) -> None:
+        self.call.success_threshold = value
+
+    @property
+    def results(self) -> _Results:
+        """The final state of each host."""
+        states = {"ok": HostState.SUCCESS, "failed": HostState.FAILED, "timeout": HostState.TIMEOUT}
+        return _Results(
+            {host: _HostResult(states.get(self.call.host_state(host), HostState.PENDING)) for host in self.call.hosts}
+        )
+
+    def execute(self) -> int:
+        """Run the commands on the fleet and return cumin's exit code (0 all ok, 2 below the threshold, else 1)."""
+        self.call.executed = True
+        if self.call.mode == "sync":
+            self._run_sync()
+        else:
+            self._run_async()
+        total = len(self.call.hosts)
+        succeeded = sum(1 for host in self.call.hosts if self.call.host_state(host) == "ok")
+        if succeeded == total:
+            code = 0
+        elif succeeded / total < self.call.success_threshold:
+            code = 2
+        else:
+            code = 1
+        self.call.return_code = code
+        return code
+
+    def get_results(self) -> Iterator[tuple[NodeSet, MsgTreeElem]]:
+        """Yield, command by command, the hosts grouped by identical non-empty output."""
+        for index in range(len(self.call.commands)):
+            groups: dict[str, NodeSet] = {}
+            for host in self.call.hosts:
+                outcomes = self.call.outcomes.get(host, [])
+                if len(outcomes) > index and outcomes[index].output:
+                    groups.setdefault(outcomes[index].output, NodeSet()).add(host)
+            for text, nodes in groups.items():
+                yield nodes, _message(text)
+
+    def _run_on(self, host: str, command: Command) -> bool:
+        outcome = self._state.fleet.run(host, command)
+        self.call.outcomes.setdefault(host, []).append(outcome)
+        return _is_ok(command, outcome)
+
+    def _run_sync(self) -> None:
+        alive = list(self.call.hosts)
+        for command in self.call.commands:
+            alive = [host for host in alive if self._run_on(host, command)]
+            if len(alive) / len(self.call.hosts) < self.call.success_threshold:
+                return
+
+    def _run_async(self) -> None:
+        hosts = list(self.call.hosts)
+        failed = 0
+        for index, host in enumerate(hosts):
+            if index >= self.call.batch_size and failed / len(hosts) > 1 - self.call.success_threshold:
+                return  # cumin stops scheduling new hosts once too many have failed
+            for command in self.call.commands:
+                if not self._run_on(host, command):
+                    failed += 1
+                    break
+
+
+def _message(text: str) -> MsgTreeElem:
+    element = MsgTreeElem()
+    for line in text.splitlines() or [""]:
+        element = element.append(line.encode())
+    return element
+
+
+def _nodeset(hosts: str | Iterable[str] | None) -> NodeSet:
+    if hosts is None:
+        return NodeSet()
+    if isinstance(hosts, str):
+        return NodeSet(hosts)
+    return NodeSet.fromlist(list(hosts))
+
+
+def _as_hosts(value: Any) -> str | list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value
+    return [str(item) for item in value]
+
+
+def register_transport() -> None:
+    """Make the fake worker loadable by cumin's transport factory (``cumin.transports.<name>``)."""
+    name = f"cumin.transports.{TRANSPORT_NAME}"
+    if name not in sys.modules:
+        module = types.ModuleType(name, "The cumin transport of spicerack.testing: runs commands on a test fleet.")
+        module.worker_class = FleetWorker  # type: ignore[attr-defined]
+        sys.modules[name] = module

@@ -1,0 +1,376 @@
+"""Run a cookbook through the real runner against a described fleet, recording its plan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import socket
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from unittest import mock
+
+from spicerack import Spicerack, _cookbook, cookbook, irc_logger_name, sal_logger_name
+from spicerack._menu import BaseItem, CookbookItem
+from spicerack.remote import Remote, RemoteHosts
+from spicerack.testing._fleet import STATE_KEY, TRANSPORT_NAME, Fleet, RunState, register_transport
+from spicerack.testing._plan import Plan, Recorder
+
+if TYPE_CHECKING:
+    from spicerack._module_api import CookbooksModuleInterface
+    from spicerack.locking import LocalLock, Lock, NoLock
+
+TEST_USERNAME = "cookbook-tester"
+"""The operator of the runs (``spicerack.username``), the same on every machine so that plans are stable."""
+TEST_HOSTNAME = "cumin-test.example.org"
+"""The host the runs pretend to run on (``spicerack.current_hostname``)."""
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+@dataclass
+class RunResult:
+    """The outcome of :py:func:`run_cookbook`: exit code, plan, the fleet afterwards and the log lines."""
+
+    exit_code: int
+    plan: Plan
+    fleet: Fleet
+    logs: list[str] = field(default_factory=list)
+    """The run's log messages, as ``LEVEL message`` (DEBUG included); a logged exception adds ``LEVEL Type: text``."""
+
+
+class FleetRemote(Remote):
+    """A :py:class:`spicerack.remote.Remote` whose queries resolve on the fleet and whose hosts run commands on it."""
+
+    def __init__(self, state: RunState, dry_run: bool = True) -> None:
+        self._config = {"transport": TRANSPORT_NAME, STATE_KEY: state}
+        self._dry_run = dry_run
+        self._state = state
+
+    def query(self, query_string: str, use_sudo: bool = False) -> RemoteHosts:
+        """Return the hosts the fleet resolves the query to (see :py:meth:`spicerack.testing.Fleet.resolve`)."""
+        return RemoteHosts(
+            self._config, self._state.fleet.resolve(query_string), dry_run=self._dry_run, use_sudo=use_sudo
+        )
+
+
+class _RecordingLock:
+    """Records the slots taken on a lock, then delegates to it."""
+
+    def __init__(self, lock: Lock | LocalLock | NoLock, prefix: str, recorder: Recorder) -> None:
+        self._lock = lock
+        self._prefix = prefix
+        self._recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lock, name)
+
+    def _record(self, name: str, concurrency: int, ttl: int) -> None:
+        key = f"{self._prefix}/{name}"
+        self._recorder.add(
+            "lock", f"{key} concurrency={concurrency} ttl={ttl}", key=key, concurrency=concurrency, ttl=ttl
+        )
+
+    @contextmanager
+    def acquired(self, name: str, *, concurrency: int, ttl: int) -> Iterator[None]:
+        self._record(name, concurrency, ttl)
+        with self._lock.acquired(name, concurrency=concurrency, ttl=ttl):
+            yield
+
+    def acquire(self, name: str, *, concurrency: int, ttl: int) -> str:
+        self._record(name, concurrency, ttl)
+        return self._lock.acquire(name, concurrency=concurrency, ttl=ttl)
+
+
+class TestingSpicerack(Spicerack):
+    """The accessor of harness runs: remote execution on the fleet, recorded locks in a temporary directory."""
+
+    __test__ = False  # not a test class for pytest
+
+    def __init__(self, *, state: RunState, lock_dir: Path | None, **kwargs: Any) -> None:
+        """Set up the accessor for one run.
+
+        Arguments:
+            state: the fleet, recorder and DRY-RUN mode of the run.
+            lock_dir: where local locks are kept; :py:data:`None` for no locks (they are still recorded).
+            **kwargs: the arguments of :py:class:`spicerack.Spicerack`.
+
+        """
+        super().__init__(**kwargs)
+        self._state = state
+        self._lock_dir = lock_dir
+        self.__dict__["_username"] = TEST_USERNAME
+        self.__dict__["_current_hostname"] = TEST_HOSTNAME
+
+    def remote(self, installer: bool = False) -> Remote:
+        """Return the entry point to the fleet."""
+        return FleetRemote(self._state, dry_run=self._dry_run)
+
+    def _lock_instance(self, prefix: str) -> Lock | LocalLock | NoLock:
+        if prefix not in self._locks:
+            from spicerack.locking import LocalLock, NoLock  # noqa: PLC0415 - as the accessor does
+
+            lock: Lock | LocalLock | NoLock = (
+                NoLock()
+                if self._lock_dir is None
+                else LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run, lock_dir=self._lock_dir)
+            )
+            self._locks[prefix] = _RecordingLock(lock, prefix, self._state.recorder)  # type: ignore[assignment]
+        return self._locks[prefix]
+
+    def run_cookbook(
+        self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
+    ) -> int:
+        """Run a child cookbook as the accessor does, recording it and nesting its actions in the plan."""
+        recorder = self._state.recorder
+        action = recorder.add(
+            "cookbook", " ".join([cookbook, *(shlex.quote(arg) for arg in args)]), name=cookbook, args=list(args)
+        )
+        recorder.depth += 1
+        try:
+            code = super().run_cookbook(cookbook, args, raises=raises, confirm=confirm)
+        except BaseException:
+            recorder.depth -= 1
+            recorder.add("end", f"{cookbook} raised", name=cookbook, exit_code=None)
+            raise
+        recorder.depth -= 1
+        action.data["exit_code"] = code
+        recorder.add("end", f"{cookbook} exit_code={code}", name=cookbook, exit_code=code)
+        return code
+
+
+class _CaptureHandler(logging.Handler):
+    def __init__(self, callback: Callable[[logging.LogRecord], object], level: int = logging.DEBUG) -> None:
+        super().__init__(level)
+        self._callback = callback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._callback(record)
+
+
+def run_cookbook(
+    name: str | type[cookbook.CookbookBase] | types.ModuleType,
+    args: Sequence[str] = (),
+    *,
+    fleet: Fleet | None = None,
+    dry_run: bool = True,
+    cookbooks_dir: str | Path | None = None,
+    answers: Sequence[str] = (),
+    locks: bool = True,
+    verbose: bool = False,
+) -> RunResult:
+    """Run a cookbook through the real runner against a fleet, with no network, no root and no real hosts.
+
+    The cookbook is found, its arguments parsed, its runner built, locked, run and rolled back exactly as the
+    ``cookbook`` command does; remote commands go to the fleet (in DRY-RUN only those marked ``is_safe`` run),
+    ``time.sleep()`` returns at once, prompts take the next of ``answers`` and every name lookup of a non-loopback
+    host fails.
+
+    Arguments:
+        name: the dotted name of a cookbook of the ``cookbooks/`` tree under ``cookbooks_dir``, or a cookbook class
+            (class API) or module (module API) given as an object.
+        args: the cookbook's command line arguments.
+        fleet: the described fleet, empty by default.
+        dry_run: run as ``cookbook --dry-run``.
+        cookbooks_dir: the directory holding the ``cookbooks/`` tree (the current directory by default).
+        answers: the answers to the prompts (``go``/``abort`` for ``ask_confirmation``), in order.
+        locks: take local locks in a temporary directory (they are recorded in the plan either way).
+        verbose: run as ``cookbook --verbose``.
+
+    Returns:
+        The exit code, the plan, the fleet and the log lines.
+
+    """
+    fleet = fleet if fleet is not None else Fleet()
+    recorder = Recorder()
+    state = RunState(fleet, recorder, dry_run)
+    logs: list[str] = []
+    register_transport()
+    base_dir = Path(cookbooks_dir if cookbooks_dir is not None else Path.cwd()).resolve()
+    with tempfile.TemporaryDirectory(prefix="spicerack-testing-") as tmp, ExitStack() as stack:
+        for patcher in _isolation(recorder, list(answers), logs):
+            stack.enter_context(patcher)
+        _cookbook._activate_trees([base_dir])
+        spicerack = TestingSpicerack(
+            state=state,
+            lock_dir=Path(tmp) / "locks" if locks else None,
+            verbose=verbose,
+            dry_run=dry_run,
+            etcd_config=None,
+            spicerack_config_dir=str(Path(tmp) / "config"),
+            get_cookbook_callback=_instrumented_callback(_cookbook.get_cookbook_callback([base_dir]), recorder),
+        )
+        item = _instrument(_find_item(name, args, spicerack, base_dir), recorder)
+        if item is None:
+            logs.append(f"ERROR Unable to find cookbook {name}")
+            code = cookbook.NOT_FOUND_RETCODE
+        else:
+            code = item.run()
+    recorder.add("exit_code", str(code), code=code)
+    return RunResult(code, recorder.plan, fleet, logs)
+
+
+def _instrumented_callback(
+    callback: Callable[[Spicerack, str, Sequence[str]], BaseItem | None], recorder: Recorder
+) -> Callable[[Spicerack, str, Sequence[str]], BaseItem | None]:
+    """Instrument the cookbooks that ``run_cookbook()`` finds, as the top one."""
+
+    def get_cookbook(spicerack: Spicerack, path: str, args: Sequence[str] = ()) -> BaseItem | None:
+        return _instrument(callback(spicerack, path, args), recorder)
+
+    return get_cookbook
+
+
+def _instrument(item: BaseItem | None, recorder: Recorder) -> BaseItem | None:
+    """Record the call of the runner's ``rollback()`` (the runner is built by the cookbook's own ``get_runner()``)."""
+    if not isinstance(item, CookbookItem):
+        return item
+    instance = item.instance
+    get_runner = instance.get_runner
+
+    def instrumented_get_runner(args: Any) -> cookbook.CookbookRunnerBase:
+        runner = get_runner(args)
+        rollback = runner.rollback
+
+        def recorded_rollback() -> None:
+            action = recorder.add("rollback", item.full_name, name=item.full_name)
+            try:
+                rollback()
+            except BaseException:
+                action.details = f"{item.full_name} raised"
+                raise
+
+        runner.rollback = recorded_rollback  # type: ignore[method-assign]
+        return runner
+
+    instance.get_runner = instrumented_get_runner  # type: ignore[method-assign]
+    return item
+
+
+def _find_item(
+    name: str | type[cookbook.CookbookBase] | types.ModuleType,
+    args: Sequence[str],
+    spicerack: Spicerack,
+    base_dir: Path,
+) -> BaseItem | None:
+    if isinstance(name, str):
+        path = _cookbook.cookbook_path_type(name)
+        try:
+            collection = _cookbook.CookbookCollection(
+                base_dirs=[base_dir], args=args, spicerack=spicerack, path_filter=path
+            )
+        except _cookbook.CookbookError as e:
+            logging.getLogger(__name__).error(e)
+            return None
+        return collection.get_item(path)
+    if isinstance(name, types.ModuleType):
+        collection = object.__new__(_cookbook.CookbookCollection)
+        collection.spicerack = spicerack
+        class_obj = collection._convert_module_in_cookbook(cast("CookbooksModuleInterface", name))
+    else:
+        class_obj = name
+        path = class_obj.__module__.split(".", 1)[1] if class_obj.__module__.startswith("cookbooks.") else ""
+        class_obj.spicerack_path = path.rpartition(".")[0]
+        class_obj.spicerack_name = path.rpartition(".")[2] or class_obj.__name__
+    return CookbookItem(class_obj, args, spicerack)
+
+
+def _isolation(recorder: Recorder, answers: list[str], logs: list[str]) -> list[AbstractContextManager[Any]]:
+    """The patches of a run: logging capture, no sleeping, answered prompts, no network."""
+    import wmflib.interactive  # noqa: PLC0415 - the prompts' module
+
+    def capture_log(record: logging.LogRecord) -> None:
+        logs.append(f"{record.levelname} {record.getMessage()}")
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            logs.append(f"{record.levelname} {type(error).__name__}: {error}")
+
+    def sleep(seconds: float) -> None:
+        recorder.add("sleep", f"{seconds:g}s", seconds=seconds)
+
+    prompt = _Prompts(recorder, answers)
+
+    def blocked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is None or str(host) in _LOOPBACK:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        recorder.add("network", f"blocked {host}:{port}", host=host, port=port)
+        raise OSError(f"spicerack.testing: network access to {host}:{port} is blocked in harness runs")
+
+    real_getaddrinfo = socket.getaddrinfo
+    return [
+        _logger_capture(logging.getLogger(), capture_log),
+        _logger_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
+        _logger_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
+        mock.patch.object(time, "sleep", sleep),
+        mock.patch.object(wmflib.interactive, "sys", _TtySys()),
+        mock.patch.object(wmflib.interactive, "print", prompt.print, create=True),
+        mock.patch.object(wmflib.interactive, "input", prompt.input, create=True),
+        mock.patch.dict(os.environ, {"STY": "spicerack-testing"}),  # a durable shell, for ensure_shell_is_durable()
+        mock.patch.object(socket, "getaddrinfo", blocked_getaddrinfo),
+    ]
+
+
+@contextmanager
+def _logger_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord], object]) -> Iterator[None]:
+    handler = _CaptureHandler(callback)
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.DEBUG:
+        logger.setLevel(logging.DEBUG if logger is logging.getLogger() else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+class _TtyStdout:
+    """Standard output as wmflib's prompts see it in a run: a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
+
+
+class _TtySys:
+    """The ``sys`` module as wmflib's prompts see it in a run: the real one, with a terminal as standard output."""
+
+    stdout = _TtyStdout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys, name)
+
+
+class _Prompts:
+    """Answers wmflib's prompts from a list, recording each prompt and its answer."""
+
+    def __init__(self, recorder: Recorder, answers: list[str]) -> None:
+        self._recorder = recorder
+        self._answers = answers
+        self._message = ""
+        self._unanswered = False
+
+    def print(self, *values: Any, **_kwargs: Any) -> None:
+        text = " ".join(str(value) for value in values)
+        if "Invalid response." not in text:
+            self._message = text.split(" ", 1)[1] if text.startswith("\x1b[36m==>\x1b[39m ") else text
+            self._unanswered = False
+
+    def input(self, _prompt: str = "") -> str:
+        message = self._message.splitlines()[0] if self._message else ""
+        if not self._answers:
+            if not self._unanswered:
+                self._recorder.add("prompt", f"{message} -> (no answer left)", message=message, answer=None)
+                self._unanswered = True
+            raise EOFError("spicerack.testing: no answer left for the prompt")
+        answer = self._answers.pop(0)
+        self._recorder.add("prompt", f"{message} -> {answer}", message=message, answer=answer)
+        return answer
