@@ -9,9 +9,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from wmflib.config import load_yaml_config
-from wmflib.exceptions import WmflibError
-
 from spicerack import Spicerack, SpicerackExtenderBase, _config, _log, _module_api, cookbook
 from spicerack._menu import BaseItem, CookbookItem, MenuError, TreeItem, get_module_title
 from spicerack.exceptions import SpicerackError
@@ -149,11 +146,13 @@ class CookbookCollection:
         self, module: _module_api.CookbooksModuleInterface
     ) -> list[type[cookbook.CookbookBase]]:
         """The cookbook classes defined in a module (alphabetically), or the class made from a module-API one."""
-        classes = [
+        classes: list[type[cookbook.CookbookBase]] = [
             value
             for value in (getattr(module, name) for name in dir(module))
+            # the MRO test is issubclass() without ABCMeta's cache of negative answers, which grows with every class
+            # checked and makes each check cost O(subclasses) on big trees
             if isinstance(value, type)
-            and issubclass(value, cookbook.CookbookBase)
+            and cookbook.CookbookBase in value.__mro__
             and value.__module__ == module.__name__
         ]
         if not classes:
@@ -345,12 +344,31 @@ def _activate_trees(base_dirs: Sequence[Path]) -> None:
     _active_base_dirs = wanted
 
 
+def load_yaml_config(config_file: str) -> dict[str, Any]:
+    """Read a YAML configuration file, as :py:func:`wmflib.config.load_yaml_config` does (an empty file is empty).
+
+    Without importing wmflib, whose import costs more than the whole of a cached listing.
+
+    Raises:
+        spicerack._config.ConfigError: if the file can't be read or parsed.
+
+    """
+    import yaml  # noqa: PLC0415 - only needed when a file is read
+
+    try:
+        with open(config_file, encoding="utf-8") as stream:
+            config = yaml.safe_load(stream)
+    except Exception as e:
+        raise _config.ConfigError(repr(e)) from e
+    return {} if config is None else config
+
+
 def _load_config(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration as a mapping: the file found (see spicerack._config), or the embedded default."""
     path, may_be_missing = _config.find_config_file(getattr(args, "config_file", None))
     try:
         config = load_yaml_config(path)
-    except WmflibError as e:
+    except _config.ConfigError as e:
         if may_be_missing and not os.path.exists(path):
             return _config.embedded_default()
         raise _config.ConfigError(f"Unable to load the configuration file {path}: {e}") from e
