@@ -5,7 +5,6 @@ Python's last-resort handler prints WARNING and above to stderr, as bare message
 """
 
 import logging
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +91,8 @@ def setup_logging(
 
 
 def _log_file(path: Path, fmt: str, level: int) -> logging.Handler:
+    from logging.handlers import RotatingFileHandler  # noqa: PLC0415 - not needed by listings
+
     handler = RotatingFileHandler(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS)
     handler.setFormatter(logging.Formatter(fmt=fmt))
     handler.setLevel(level)
