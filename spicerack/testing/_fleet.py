@@ -102,8 +102,8 @@ class Fleet:
         """Describe the fleet.
 
         Arguments:
-            hosts: the known hosts (nodeset strings or names); when given, queries in nodeset syntax are restricted
-                to them, as a real inventory would.
+            hosts: the inventory (a nodeset string or names); when given, queries in nodeset syntax select only
+                hosts of it, as a real inventory would; otherwise any nodeset selects its hosts.
             queries: exact cumin query strings and the hosts they select.
             down: hosts that are unreachable: every command fails on them with exit code 255.
             timeout: hosts on which every command times out.
@@ -125,10 +125,8 @@ class Fleet:
         self.down(timeout, timeout=True)
 
     def query(self, query: str, hosts: str | Iterable[str]) -> Fleet:
-        """Make an exact cumin query select the given hosts (they join the known hosts)."""
-        selected = _nodeset(hosts)
-        self.queries[query] = selected
-        self.hosts.update(selected)
+        """Make an exact cumin query select the given hosts."""
+        self.queries[query] = _nodeset(hosts)
         return self
 
     def reply(
@@ -148,9 +146,7 @@ class Fleet:
 
     def down(self, hosts: str | Iterable[str], *, timeout: bool = False) -> Fleet:
         """Make hosts unreachable (commands fail with exit code 255), or time out on every command."""
-        nodes = _nodeset(hosts)
-        (self.timeout_hosts if timeout else self.down_hosts).update(nodes)
-        self.hosts.update(nodes)
+        (self.timeout_hosts if timeout else self.down_hosts).update(_nodeset(hosts))
         return self
 
     def up(self, hosts: str | Iterable[str]) -> Fleet:
@@ -257,7 +253,8 @@ class Fleet:
             raise FleetError("The fleet description must be a YAML mapping")
         return cls.from_dict(data)
 
-    def _add_reply_entry(self, entry: Mapping[str, Any]) -> None:
+    def _add_reply_entry(self, entry: Mapping[Any, Any]) -> None:
+        entry = {("on" if key is True else key): value for key, value in entry.items()}  # YAML 1.1 reads on: as true
         unknown = set(entry) - {"command", "pattern", "output", "exit_code", "on", "timeout", "times"}
         if unknown or ("command" in entry) == ("pattern" in entry):
             raise FleetError(

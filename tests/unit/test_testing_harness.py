@@ -1,5 +1,6 @@
 """The bundled example cookbooks, tested with the harness (spicerack.testing) against snapshot plans."""
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ TREE = Path(__file__).resolve().parents[2]  # the repository, holding the bundle
 @pytest.fixture
 def web_fleet():
     """Three web servers selected by a cumin alias, with a known uptime."""
-    return Fleet(queries={"A:web": "web[1-3].example.org"}).reply("cat /proc/uptime", "3600.00 14400.00")
+    fleet = Fleet("web[1-3].example.org", queries={"A:web": "web[1-3].example.org"})
+    return fleet.reply("cat /proc/uptime", "3600.00 14400.00")
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -27,7 +29,8 @@ def test_hello(plan_snapshot, dry_run):
 
 def test_hello_module_object():
     """A module-API cookbook given as a module object runs as from the tree."""
-    import cookbooks.examples.hello as hello
+    run_cookbook("examples.hello", cookbooks_dir=TREE)  # puts the tree first on sys.path, as the runner does
+    hello = importlib.import_module("cookbooks.examples.hello")
 
     result = run_cookbook(hello, ["--name", "Ada"], dry_run=False, cookbooks_dir=TREE)
     assert result.plan.sal()[1] == "cookbook-tester greeted Ada"
