@@ -314,6 +314,7 @@ def get_cookbook_callback(
     def get_cookbook(spicerack: Spicerack, cookbook_path: str, cookbook_args: Sequence[str] = ()) -> BaseItem | None:
         """Collect the cookbook (a dotted name or a file path) with its arguments; :py:data:`None` if not found."""
         path = cookbook_path_type(cookbook_path)
+        _activate_trees(cookbooks_base_dirs)  # already done by main(), needed when used on its own
         collection = CookbookCollection(
             base_dirs=cookbooks_base_dirs, args=cookbook_args, spicerack=spicerack, path_filter=path
         )
