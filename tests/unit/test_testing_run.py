@@ -1,0 +1,294 @@
+"""spicerack.testing's runs: prompts, child cookbooks, retries, network isolation, class objects, snapshots."""
+
+import importlib
+import socket
+import textwrap
+import time
+
+import pytest
+
+from spicerack.cookbook import EXCEPTION_RETCODE
+from spicerack.testing import Fleet, Plan, PlanMismatchError, check_snapshot, run_cookbook
+
+pytest_plugins = ["pytester"]
+
+RESTART = '''
+    """Restart a service on hosts, one at a time, after a confirmation; check it; roll back by starting it."""
+    import argparse
+    import socket
+    from datetime import timedelta
+
+    from wmflib.interactive import ask_confirmation, ensure_shell_is_durable
+
+    from spicerack.cookbook import CookbookBase, CookbookRunnerBase, LockArgs
+    from spicerack.decorators import retry
+    from spicerack.remote import RemoteError
+
+
+    class Restart(CookbookBase):
+        def argument_parser(self):
+            parser = super().argument_parser()
+            parser.add_argument("query")
+            parser.add_argument("--service", default="nginx")
+            parser.add_argument("--lookup", action="store_true")
+            return parser
+
+        def get_runner(self, args):
+            ensure_shell_is_durable()
+            return RestartRunner(args, self.spicerack)
+
+
+    class RestartRunner(CookbookRunnerBase):
+        def __init__(self, args, spicerack):
+            self.args = args
+            self.spicerack = spicerack
+            self.hosts = spicerack.remote().query(args.query)
+
+        @property
+        def runtime_description(self):
+            return f"{self.args.service} on {self.hosts}"
+
+        @property
+        def lock_args(self):
+            return LockArgs(suffix=self.args.service, concurrency=1, ttl=300)
+
+        def run(self):
+            if self.args.lookup:
+                socket.getaddrinfo("netbox.example.org", 443)
+            ask_confirmation(f"Restart {self.args.service} on {self.hosts}?")
+            with self.spicerack.lock().acquired(f"restart-{self.args.service}", concurrency=2, ttl=60):
+                self.hosts.run_async(f"systemctl restart {self.args.service}", batch_size=1, batch_sleep=5)
+            self.check()
+            self.spicerack.irc_logger.info("restarted %s", self.args.service)
+            return self.spicerack.run_cookbook("demo.notify", ["--code", "0", self.args.service])
+
+        @retry(tries=3, delay=timedelta(seconds=2), backoff_mode="constant", exceptions=(RemoteError,))
+        def check(self):
+            self.hosts.run_sync(f"systemctl is-active {self.args.service}", is_safe=True, print_output=False)
+
+        def rollback(self):
+            self.hosts.run_sync(f"systemctl start {self.args.service}")
+'''
+
+NOTIFY = '''
+    """Log a line to SAL and exit with the given code (module API)."""
+    import argparse
+
+    def argument_parser():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--code", type=int, default=0)
+        parser.add_argument("what")
+        return parser
+
+    def run(args, spicerack):
+        spicerack.sal_logger.info("notified about %s", args.what)
+        return args.code
+'''
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A cookbook tree with a class-API cookbook using most of the accessor, and a module-API child."""
+    base = tmp_path_factory.mktemp("tree")
+    (base / "cookbooks" / "demo").mkdir(parents=True)
+    (base / "cookbooks" / "__init__.py").write_text("", encoding="utf-8")
+    (base / "cookbooks" / "demo" / "__init__.py").write_text('"""Demo cookbooks."""\n', encoding="utf-8")
+    (base / "cookbooks" / "demo" / "restart.py").write_text(textwrap.dedent(RESTART), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "notify.py").write_text(textwrap.dedent(NOTIFY), encoding="utf-8")
+    return base
+
+
+@pytest.fixture
+def fleet():
+    """Two web servers."""
+    return Fleet("web[1-2]", queries={"A:web": "web[1-2]"})
+
+
+def test_full_plan(tree, fleet):
+    """Every kind of action, in order, with the child's actions nested; prompts answered from the list."""
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == 0
+    assert result.plan == [
+        "lock: cookbooks/demo.restart:nginx concurrency=1 ttl=300",
+        "sal: START - Cookbook demo.restart nginx on web[1-2]",
+        "prompt: Restart nginx on web[1-2]? -> go",
+        "lock: custom/restart-nginx concurrency=2 ttl=60",
+        "remote: web[1-2] async batch=1 sleep=5: systemctl restart nginx -> ok",
+        "remote: web[1-2] sync: systemctl is-active nginx -> ok",
+        "irc: restarted nginx",
+        "cookbook: demo.notify --code 0 nginx",
+        "  lock: cookbooks/demo.notify concurrency=20 ttl=1800",
+        "  sal: START - Cookbook demo.notify",
+        "  sal: notified about nginx",
+        "  sal: END (PASS) - Cookbook demo.notify (exit_code=0)",
+        "end: demo.notify exit_code=0",
+        "sal: END (PASS) - Cookbook demo.restart (exit_code=0) nginx on web[1-2]",
+        "exit_code: 0",
+    ]
+    assert result.plan.cookbooks() == [("demo.notify", ["--code", "0", "nginx"], 0)]
+    assert result.plan.prompts() == [("Restart nginx on web[1-2]?", "go")]
+    assert result.plan.locks() == ["cookbooks/demo.restart:nginx", "custom/restart-nginx", "cookbooks/demo.notify"]
+    assert result.plan.sal()[2] == "notified about nginx"
+    assert result.plan.irc() == ["restarted nginx"]
+    assert result.fleet.executed(on="web1") == ["systemctl restart nginx", "systemctl is-active nginx"]
+
+
+def test_dry_run_skips_changes(tree, fleet):
+    """In DRY-RUN the restart is only planned; the safe check runs."""
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == 0
+    assert result.plan.commands(executed=False) == ["systemctl restart nginx"]
+    assert result.plan.commands(executed=True) == ["systemctl is-active nginx"]
+    assert fleet.executed() == ["systemctl is-active nginx"] * 2
+
+
+def test_abort_at_prompt(tree, fleet):
+    """An ``abort`` answer raises in the cookbook: exit code 99, rollback, nothing restarted."""
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree, answers=["abort"])
+    assert result.exit_code == EXCEPTION_RETCODE
+    assert result.plan.lines[2:5] == [
+        "prompt: Restart nginx on web[1-2]? -> abort",
+        "rollback: demo.restart",
+        "remote: web[1-2] sync: systemctl start nginx -> ok",
+    ]
+
+
+def test_no_answer_left(tree, fleet):
+    """A prompt without an answer left is recorded once and fails the run."""
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, cookbooks_dir=tree)
+    assert result.plan.prompts() == [("Restart nginx on web[1-2]?", None)]
+    assert result.exit_code == EXCEPTION_RETCODE
+
+
+def test_retries_then_failure_and_rollback(tree, fleet):
+    """A check failing on one host is retried with its sleeps, then fails: rollback and exit code 99."""
+    fleet.reply("systemctl is-active nginx", "failed", exit_code=3, on="web2")
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == EXCEPTION_RETCODE
+    check = "remote: web[1-2] sync: systemctl is-active nginx -> failed (exit_code=2): web2 exit 3"
+    assert result.plan.lines[4:12] == [
+        "remote: web[1-2] async batch=1 sleep=5: systemctl restart nginx -> ok",
+        check,
+        "sleep: 2s",
+        check,
+        "sleep: 2s",
+        check,
+        "rollback: demo.restart",
+        "remote: web[1-2] sync: systemctl start nginx -> ok",
+    ]
+    assert result.plan.sleeps() == [2.0, 2.0]
+
+
+def test_retry_succeeds(tree, fleet):
+    """A check failing once is retried and passes."""
+    fleet.reply("systemctl is-active nginx", exit_code=3, on="web1", times=1)
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == 0
+    assert result.plan.sleeps() == [2.0]
+
+
+def test_restart_fails_on_one_host(tree, fleet):
+    """The restart failing on the first host stops the batch; the rest never starts."""
+    fleet.reply("systemctl restart nginx", exit_code=1, on="web1")
+    result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == EXCEPTION_RETCODE
+    assert (
+        "remote: web[1-2] async batch=1 sleep=5: systemctl restart nginx -> failed (exit_code=2): web1 exit 1; "
+        "not run on web2" in result.plan.lines
+    )
+    assert fleet.executed(on="web2") == ["systemctl start nginx"]
+
+
+def test_network_blocked(tree, fleet):
+    """A name lookup of a remote host is blocked and recorded."""
+    args = ["A:web", "--lookup"]
+    result = run_cookbook("demo.restart", args, fleet=fleet, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == EXCEPTION_RETCODE
+    assert "network: blocked netbox.example.org:443" in result.plan.lines
+
+
+def test_child_failure(tree):
+    """A child's exit code is in the plan and returned to the caller."""
+    result = run_cookbook("demo.notify", ["--code", "3", "x"], cookbooks_dir=tree)
+    assert result.exit_code == 3
+    assert result.plan.lines[-2:] == ["sal: END (FAIL) - Cookbook demo.notify (exit_code=3)", "exit_code: 3"]
+
+
+def test_class_object(tree, fleet):
+    """A cookbook class given as an object runs with its name from its module."""
+    run_cookbook("demo.notify", ["x"], cookbooks_dir=tree)  # puts the tree first on sys.path, as the runner does
+    restart = importlib.import_module("cookbooks.demo.restart")
+
+    result = run_cookbook(restart.Restart, ["A:web"], fleet=fleet, cookbooks_dir=tree, answers=["go"])
+    assert result.exit_code == 0
+    assert result.plan.lines[0] == "lock: cookbooks/demo.restart:nginx concurrency=1 ttl=300"
+
+
+def test_no_locks(tree):
+    """With locks=False the locks are still recorded, none is taken."""
+    result = run_cookbook("demo.notify", ["x"], cookbooks_dir=tree, locks=False, dry_run=False)
+    assert result.plan.locks() == ["cookbooks/demo.notify"]
+
+
+def test_isolation_restored(tree, fleet):
+    """After a run, sleeping and name lookups are the real ones again."""
+    before = (time.sleep, socket.getaddrinfo)
+    run_cookbook("demo.restart", ["A:web"], fleet=fleet, cookbooks_dir=tree, answers=["go"])
+    assert (time.sleep, socket.getaddrinfo) == before
+
+
+class TestSnapshot:
+    """Snapshot files of plans."""
+
+    def test_match_and_mismatch(self, tmp_path):
+        """A matching file passes; a different one fails with a unified diff; a missing one says how to create it."""
+        plan = run_cookbook("demo.notify", ["x"], cookbooks_dir=tmp_path).plan
+        path = tmp_path / "plans" / "p.txt"
+        with pytest.raises(PlanMismatchError, match="--update-plans"):
+            check_snapshot(plan, path)
+        check_snapshot(plan, path, update=True)
+        assert path.read_text(encoding="utf-8") == plan.text
+        check_snapshot(plan, path)
+        path.write_text("exit_code: 0\n", encoding="utf-8")
+        with pytest.raises(
+            PlanMismatchError, match=r"(?s)--- .*p\.txt\n\+\+\+ actual\n@@ .*\n-exit_code: 0\n\+exit_code: 98"
+        ):
+            check_snapshot(plan, path)
+
+    def test_plan_equality(self):
+        """A plan equals its lines, its text, or an equal plan; the indentation of children counts."""
+        plan = Plan()
+        assert plan == [] and plan == "" and plan == Plan()
+        assert plan != ["exit_code: 0"]
+
+    def test_plugin(self, pytester):
+        """The plugin's fixture fails on a changed plan, and --update-plans rewrites the file."""
+        pytester.makepyfile(
+            test_plan="""
+            from spicerack.testing import run_cookbook
+
+            def test_missing(plan_snapshot, tmp_path):
+                plan_snapshot(run_cookbook("nothing", cookbooks_dir=tmp_path), "missing")
+            """
+        )
+        pytester.makefile(".txt", **{"tests/plans/missing": "exit_code: 0\n"})
+        pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+        pytester.runpytest("--update-plans").assert_outcomes(passed=1)
+        assert (pytester.path / "tests" / "plans" / "missing.txt").read_text(encoding="utf-8") == "exit_code: 98\n"
+        pytester.runpytest().assert_outcomes(passed=1)
+
+    def test_assert_diff(self, pytester):
+        """A failed ``assert plan == [...]`` shows the line diff."""
+        pytester.makepyfile(
+            test_plan="""
+            from spicerack.testing import run_cookbook
+
+            def test_plan(tmp_path):
+                assert run_cookbook("nothing", cookbooks_dir=tmp_path).plan == ["exit_code: 0"]
+            """
+        )
+        result = pytester.runpytest()
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            ["*the plan differs from the expected lines:*", "*-exit_code: 0", "*+exit_code: 98"]
+        )
