@@ -10,7 +10,7 @@ import re
 import sys
 import time
 import types
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,14 +42,15 @@ class FleetError(RemoteError):
 class Reply:
     """The canned answer of a command on some hosts.
 
-    ``command`` is an exact command string, or a compiled :py:func:`re.compile` pattern matched in full.
+    ``command`` is an exact command string, or a compiled :py:func:`re.compile` pattern matched in full;
+    ``output`` is the text, or a callable computing it from the host and the command.
     ``on`` restricts the reply to some hosts (a ClusterShell nodeset string); ``times`` limits how many times per
     host it answers (then the next matching reply applies): ``times=2`` with ``exit_code=1`` fails twice, then the
     next reply (or the default, success with no output) answers.
     """
 
     command: str | re.Pattern[str]
-    output: str = ""
+    output: str | Callable[[str, str], str] = ""
     exit_code: int = 0
     on: str | None = None
     timeout: bool = False
@@ -77,6 +78,35 @@ class Outcome:
     timed_out: bool = False
 
 
+@dataclass
+class HttpReply:
+    """The canned answer of HTTP requests: ``method`` (``*`` for any) and ``url`` exact or a full-match pattern."""
+
+    method: str
+    url: str | re.Pattern[str]
+    status: int = 200
+    body: str = ""
+    times: int | None = None
+    used: int = field(default=0, repr=False, compare=False)
+
+    def matches(self, method: str, url: str) -> bool:
+        """Whether this reply answers the request (and has answers left)."""
+        if self.method != "*" and self.method.upper() != method.upper():
+            return False
+        if self.times is not None and self.used >= self.times:
+            return False
+        return url == self.url if isinstance(self.url, str) else bool(self.url.fullmatch(url))
+
+
+ICINGA_COMMAND_FILE = "/var/lib/icinga/rw/icinga.cmd"
+"""The Icinga command file the simulated Icinga master reports."""
+_ICINGA_COMMAND_FILE_GREP = re.compile(r"grep -P '\^\\s\*command_file\\s\*=\.\+' \S+")
+_ICINGA_STATUS = re.compile(r'\S*icinga-status -j.* "(?P<hosts>[^"]+)"')
+_ICINGA_EXTERNAL = re.compile(r"\[\d+\] ([A-Z_]+);([^;\"']+)")
+_SILENCES = re.compile(r"https?://[^/]+(/.*)?/api/v2/silences")
+_SILENCE = re.compile(r"https?://[^/]+(/.*)?/api/v2/silence/(?P<id>[^/]+)")
+
+
 class Fleet:
     """A described fleet: the hosts, the queries resolving to them, the canned answers of commands, hosts down.
 
@@ -87,8 +117,11 @@ class Fleet:
         fleet.reply(re.compile(r"apt-get .*"), exit_code=100, on="host2.example.org", times=1)
         fleet.down("host3.example.org")
 
-    Commands without a matching reply succeed with no output, except the built-in ``cat /proc/uptime`` (the time
-    since the host's last boot, a day before the fleet was created or when ``reboot-host`` last ran on it).
+    Commands without a matching reply succeed with no output, except the built-in ones: ``cat /proc/uptime`` (the
+    time since the host's last boot, a day before the fleet was created or when ``reboot-host`` last ran on it), and
+    the commands Spicerack runs on the Icinga master (the ``command_file`` lookup, ``icinga-status -j`` answering
+    every host as up and optimal, downtimed after a ``SCHEDULE_HOST_DOWNTIME``, unknown if in
+    :py:attr:`icinga_unknown`).
     """
 
     def __init__(
@@ -116,9 +149,19 @@ class Fleet:
         self.timeout_hosts = NodeSet()
         self.boot_times: dict[str, float] = {}
         """Per host, the (epoch) time of its last simulated boot, set when ``reboot-host`` runs on it."""
+        self.service_hosts = NodeSet()
+        """Hosts of the infrastructure (e.g. the Icinga master of the run's configuration), always resolvable."""
+        self.http_replies: list[HttpReply] = []
+        self.alertmanager_silences: set[str] = set()
+        """The IDs of the silences active on the simulated Alertmanager."""
+        self.icinga_downtimed: set[str] = set()
+        """The hosts downtimed on the simulated Icinga (by their Icinga name)."""
+        self.icinga_unknown = NodeSet()
+        """The hosts the simulated Icinga does not know."""
         self.history: list[tuple[str, str, Outcome]] = []
         """Every ``(host, command, outcome)`` that ran on the fleet, in order."""
         self._created = time.time()
+        self._silences = 0
         for query, selected in (queries or {}).items():
             self.query(query, selected)
         self.down(down)
@@ -132,7 +175,7 @@ class Fleet:
     def reply(
         self,
         command: str | re.Pattern[str],
-        output: str = "",
+        output: str | Callable[[str, str], str] = "",
         *,
         exit_code: int = 0,
         on: str | Iterable[str] | None = None,
@@ -143,6 +186,44 @@ class Fleet:
         hosts = None if on is None else str(_nodeset(on))
         self.replies.append(Reply(command, output, exit_code, hosts, timeout, times))
         return self
+
+    def http(
+        self,
+        method: str,
+        url: str | re.Pattern[str],
+        *,
+        status: int = 200,
+        json: Any = None,
+        text: str = "",
+        times: int | None = None,
+    ) -> Fleet:
+        """Add a canned answer to HTTP requests made with ``requests`` (every Spicerack HTTP client uses it).
+
+        Requests without a matching reply get a 404, except those of the simulated Alertmanager: the creation of a
+        silence (a new ``silenceID``) and the removal of an active one. ``json`` is sent as the JSON body, else
+        ``text``.
+        """
+        import json as json_module  # noqa: PLC0415 - only for HTTP replies
+
+        body = json_module.dumps(json) if json is not None else text
+        self.http_replies.append(HttpReply(method, url, status, body, times))
+        return self
+
+    def answer_http(self, method: str, url: str) -> tuple[int, str]:
+        """Return the status and body of the answer to an HTTP request (see :py:meth:`http`)."""
+        for reply in self.http_replies:
+            if reply.matches(method, url):
+                reply.used += 1
+                return reply.status, reply.body
+        if method.upper() == "POST" and _SILENCES.fullmatch(url):
+            self._silences += 1
+            self.alertmanager_silences.add(f"testing-silence-{self._silences}")
+            return 200, f'{{"silenceID": "testing-silence-{self._silences}"}}'
+        silence = _SILENCE.fullmatch(url)
+        if method.upper() == "DELETE" and silence and silence.group("id") in self.alertmanager_silences:
+            self.alertmanager_silences.discard(silence.group("id"))
+            return 200, ""
+        return 404, f"spicerack.testing: no HTTP reply described for {method.upper()} {url}"
 
     def down(self, hosts: str | Iterable[str], *, timeout: bool = False) -> Fleet:
         """Make hosts unreachable (commands fail with exit code 255), or time out on every command."""
@@ -172,7 +253,7 @@ class Fleet:
         except NodeSetException as e:
             raise FleetError(f"Failed to execute Cumin query '{query}': not described in the test fleet ({e})") from e
         if self.hosts:
-            nodes.intersection_update(self.hosts)
+            nodes.intersection_update(self.hosts | self.service_hosts)
         if not nodes:
             raise FleetError(f"Failed to execute Cumin query '{query}': not described in the test fleet")
         return nodes
@@ -197,13 +278,47 @@ class Fleet:
         for reply in self.replies:
             if reply.matches(command, host):
                 reply.used[host] = reply.used.get(host, 0) + 1
+                output = reply.output(host, command) if callable(reply.output) else reply.output
                 if reply.timeout:
-                    return Outcome(None, reply.output, timed_out=True)
-                return Outcome(reply.exit_code, reply.output)
-        if command.removeprefix(_SUDO_PREFIX) == UPTIME_COMMAND:
+                    return Outcome(None, output, timed_out=True)
+                return Outcome(reply.exit_code, output)
+        return Outcome(0, self._builtin_output(command.removeprefix(_SUDO_PREFIX), host))
+
+    def _builtin_output(self, command: str, host: str) -> str:
+        """The answers of the built-in commands: uptime, and what Icinga's master answers."""
+        if command == UPTIME_COMMAND:
             uptime = time.time() - self.boot_times.get(host, self._created - 86400)
-            return Outcome(0, f"{uptime:.2f} {uptime * 4:.2f}")
-        return Outcome(0, "")
+            return f"{uptime:.2f} {uptime * 4:.2f}"
+        if _ICINGA_COMMAND_FILE_GREP.fullmatch(command):
+            return f"command_file={ICINGA_COMMAND_FILE}"
+        status = _ICINGA_STATUS.fullmatch(command)
+        if status:
+            return self._icinga_status(NodeSet(status.group("hosts")))
+        for action, target in _ICINGA_EXTERNAL.findall(command):
+            if action in ("SCHEDULE_HOST_DOWNTIME", "SCHEDULE_HOST_SVC_DOWNTIME"):
+                self.icinga_downtimed.add(target)
+            elif action == "DEL_DOWNTIME_BY_HOST_NAME":
+                self.icinga_downtimed.discard(target)
+        return ""
+
+    def _icinga_status(self, hosts: NodeSet) -> str:
+        import json  # noqa: PLC0415 - only for Icinga
+
+        status = {
+            host: None
+            if host in self.icinga_unknown
+            else {
+                "name": host,
+                "state": "UP",
+                "optimal": True,
+                "downtimed": host in self.icinga_downtimed,
+                "notifications_enabled": True,
+                "failed_services": [],
+                "services": [],
+            }
+            for host in hosts
+        }
+        return json.dumps(status)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fleet:
@@ -213,7 +328,7 @@ class Fleet:
             spicerack.testing.FleetError: if the mapping has unknown keys.
 
         """
-        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands"}
+        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http"}
         if unknown:
             raise FleetError(f"Unknown keys in the fleet description: {', '.join(sorted(unknown))}")
         fleet = cls(
@@ -224,6 +339,8 @@ class Fleet:
         )
         for entry in data.get("commands") or []:
             fleet._add_reply_entry(entry)
+        for entry in data.get("http") or []:
+            fleet._add_http_entry(entry)
         return fleet
 
     @classmethod
@@ -243,6 +360,10 @@ class Fleet:
                 exit_code: 100
                 on: host2.example.org
                 times: 1
+            http:
+              - method: GET
+                pattern: "https://netbox.example.org/api/.*"
+                json: {"results": []}
 
         """
         import yaml  # noqa: PLC0415 - only for YAML fleets
@@ -252,6 +373,20 @@ class Fleet:
         if not isinstance(data, dict):
             raise FleetError("The fleet description must be a YAML mapping")
         return cls.from_dict(data)
+
+    def _add_http_entry(self, entry: Mapping[str, Any]) -> None:
+        unknown = set(entry) - {"method", "url", "pattern", "status", "json", "text", "times"}
+        if unknown or ("url" in entry) == ("pattern" in entry):
+            raise FleetError(f"Invalid HTTP reply {dict(entry)}: give one of url or pattern, and only known keys")
+        url: str | re.Pattern[str] = entry["url"] if "url" in entry else re.compile(entry["pattern"])
+        self.http(
+            str(entry.get("method", "*")),
+            url,
+            status=int(entry.get("status", 200)),
+            json=entry.get("json"),
+            text=str(entry.get("text", "")),
+            times=entry.get("times"),
+        )
 
     def _add_reply_entry(self, entry: Mapping[Any, Any]) -> None:
         entry = {("on" if key is True else key): value for key, value in entry.items()}  # YAML 1.1 reads on: as true

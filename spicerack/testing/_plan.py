@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,26 @@ if TYPE_CHECKING:
 
     from spicerack.testing._fleet import RemoteCall
 
-KINDS = ("remote", "sal", "irc", "lock", "cookbook", "end", "rollback", "prompt", "sleep", "network", "exit_code")
+NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"), "<datetime>"),
+    (re.compile(r"(?<![\d.])1[5-9]\d{8}(\.\d+)?(?![\d.])"), "<epoch>"),
+)
+"""What the plan's lines replace because it changes at every run: dates and times, Unix times (2017 to 2033)."""
+
+KINDS = (
+    "remote",
+    "http",
+    "sal",
+    "irc",
+    "lock",
+    "cookbook",
+    "end",
+    "rollback",
+    "prompt",
+    "sleep",
+    "network",
+    "exit_code",
+)
 """The kinds of actions, the first word of each line of the plan."""
 
 
@@ -56,11 +76,19 @@ class Plan:
     def __init__(self, actions: Sequence[Action] = ()) -> None:
         """Hold the actions, in the order they happened."""
         self.actions: list[Action] = list(actions)
+        self.normalizers: list[tuple[re.Pattern[str], str]] = list(NORMALIZERS)
+        """The ``(pattern, replacement)`` substitutions of :py:attr:`lines`; add yours for other varying values."""
 
     @property
     def lines(self) -> list[str]:
-        """One line per action (see :py:attr:`Action.text`)."""
-        return [action.text for action in self.actions]
+        """One line per action (see :py:attr:`Action.text`), with the values varying between runs normalized."""
+        lines = []
+        for action in self.actions:
+            line = action.text
+            for pattern, replacement in self.normalizers:
+                line = pattern.sub(replacement, line)
+            lines.append(line)
+        return lines
 
     @property
     def text(self) -> str:
@@ -138,6 +166,14 @@ class Plan:
         return [
             (action.data["name"], action.data["args"], action.data.get("exit_code"))
             for action in self.of_kind("cookbook")
+        ]
+
+    def http(self, *, method: str | None = None) -> list[tuple[str, str, int]]:
+        """The HTTP requests (method, URL, status), optionally of one method only."""
+        return [
+            (action.data["method"], action.data["url"], action.data["status"])
+            for action in self.of_kind("http")
+            if method is None or action.data["method"].upper() == method.upper()
         ]
 
     def sleeps(self) -> list[float]:

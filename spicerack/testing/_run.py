@@ -32,6 +32,14 @@ TEST_USERNAME = "cookbook-tester"
 TEST_HOSTNAME = "cumin-test.example.org"
 """The host the runs pretend to run on (``spicerack.current_hostname``)."""
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+DEFAULT_CONFIG: dict[str, Any] = {
+    "alertmanager/config.yaml": {
+        "default_instance": "test",
+        "instances": {"test": {"urls": ["https://alertmanager.example.org"]}},
+    },
+    "icinga/config.yaml": {"master_host": "icinga.example.org"},
+}
+"""The configuration files of every run (``spicerack.config_dir``), unless ``config`` replaces them."""
 
 
 @dataclass
@@ -164,6 +172,7 @@ def run_cookbook(
     answers: Sequence[str] = (),
     locks: bool = True,
     verbose: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run a cookbook through the real runner against a fleet, with no network, no root and no real hosts.
 
@@ -182,6 +191,10 @@ def run_cookbook(
         answers: the answers to the prompts (``go``/``abort`` for ``ask_confirmation``), in order.
         locks: take local locks in a temporary directory (they are recorded in the plan either way).
         verbose: run as ``cookbook --verbose``.
+        config: the files of the configuration directory (``spicerack.config_dir``), by path relative to it (e.g.
+            ``alertmanager/config.yaml``): mappings and lists are written as YAML, strings as they are. They are
+            added to :py:data:`DEFAULT_CONFIG` (an Alertmanager instance and an Icinga master host), a ``None``
+            value removes a default file.
 
     Returns:
         The exit code, the plan, the fleet and the log lines.
@@ -194,7 +207,12 @@ def run_cookbook(
     register_transport()
     base_dir = Path(cookbooks_dir if cookbooks_dir is not None else Path.cwd()).resolve()
     with tempfile.TemporaryDirectory(prefix="spicerack-testing-") as tmp, ExitStack() as stack:
-        for patcher in _isolation(recorder, list(answers), logs):
+        files = {**DEFAULT_CONFIG, **(config or {})}
+        _write_config(Path(tmp) / "config", files)
+        fleet.service_hosts.update(_icinga_master(files))
+        if "spicerack.icinga" in sys.modules:  # every run reads the Icinga command file again, as a new process does
+            sys.modules["spicerack.icinga"].CommandFile.clear_cache()
+        for patcher in _isolation(recorder, fleet, list(answers), logs):
             stack.enter_context(patcher)
         _cookbook._activate_trees([base_dir])
         spicerack = TestingSpicerack(
@@ -281,8 +299,32 @@ def _find_item(
     return CookbookItem(class_obj, args, spicerack)
 
 
-def _isolation(recorder: Recorder, answers: list[str], logs: list[str]) -> list[AbstractContextManager[Any]]:
-    """The patches of a run: logging capture, no sleeping, answered prompts, no network."""
+def _icinga_master(files: dict[str, Any]) -> str:
+    import yaml  # noqa: PLC0415 - only to run
+
+    icinga = files.get("icinga/config.yaml")
+    data = yaml.safe_load(icinga) if isinstance(icinga, str) else icinga
+    master = data.get("master_host") if isinstance(data, dict) else None
+    return str(master) if master else ""
+
+
+def _write_config(config_dir: Path, files: dict[str, Any]) -> None:
+    import yaml  # noqa: PLC0415 - only to run
+
+    for relative, content in files.items():
+        if content is None:
+            continue
+        path = config_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else yaml.safe_dump(content)
+        path.write_text(text, encoding="utf-8")
+
+
+def _isolation(
+    recorder: Recorder, fleet: Fleet, answers: list[str], logs: list[str]
+) -> list[AbstractContextManager[Any]]:
+    """The patches of a run: logging capture, no sleeping, answered prompts, HTTP answered by the fleet, no network."""
+    import requests  # noqa: PLC0415 - every HTTP client of Spicerack is built on it
     import wmflib.interactive  # noqa: PLC0415 - the prompts' module
 
     def capture_log(record: logging.LogRecord) -> None:
@@ -303,6 +345,20 @@ def _isolation(recorder: Recorder, answers: list[str], logs: list[str]) -> list[
         raise OSError(f"spicerack.testing: network access to {host}:{port} is blocked in harness runs")
 
     real_getaddrinfo = socket.getaddrinfo
+
+    def http_send(_adapter: Any, request: requests.PreparedRequest, **_kwargs: Any) -> requests.Response:
+        method, url = str(request.method), str(request.url)
+        status, body = fleet.answer_http(method, url)
+        recorder.add("http", f"{method} {url} -> {status}", method=method, url=url, status=status, body=request.body)
+        response = requests.Response()
+        response.status_code = status
+        response._content = body.encode()
+        response.url = url
+        response.request = request
+        response.reason = "OK" if status < 400 else "Error"
+        response.encoding = "utf-8"
+        return response
+
     return [
         _logger_capture(logging.getLogger(), capture_log),
         _logger_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
@@ -313,7 +369,28 @@ def _isolation(recorder: Recorder, answers: list[str], logs: list[str]) -> list[
         mock.patch.object(wmflib.interactive, "input", prompt.input, create=True),
         mock.patch.dict(os.environ, {"STY": "spicerack-testing"}),  # a durable shell, for ensure_shell_is_durable()
         mock.patch.object(socket, "getaddrinfo", blocked_getaddrinfo),
+        *_socket_guards(recorder),
+        mock.patch.object(requests.adapters.HTTPAdapter, "send", http_send),
     ]
+
+
+def _socket_guards(recorder: Recorder) -> list[AbstractContextManager[Any]]:
+    """Block the connections and datagrams of sockets to non-loopback addresses (e.g. DNS queries)."""
+
+    def guard(name: str) -> Callable[..., Any]:
+        real = getattr(socket.socket, name)
+
+        def guarded(sock: socket.socket, *args: Any) -> Any:
+            address = args[-1]
+            host = address[0] if isinstance(address, tuple) else None
+            if host is not None and str(host) not in _LOOPBACK and not str(host).startswith("127."):
+                recorder.add("network", f"blocked {host}:{address[1]}", host=host, port=address[1])
+                raise OSError(f"spicerack.testing: network access to {host}:{address[1]} is blocked in harness runs")
+            return real(sock, *args)
+
+        return guarded
+
+    return [mock.patch.object(socket.socket, name, guard(name)) for name in ("connect", "connect_ex", "sendto")]
 
 
 @contextmanager

@@ -85,6 +85,45 @@ NOTIFY = '''
         return args.code
 '''
 
+DOWNTIME = '''
+    """Upgrade hosts to the version an API reports, downtimed on Icinga and Alertmanager meanwhile."""
+    from datetime import timedelta
+
+    from spicerack.cookbook import CookbookBase, CookbookRunnerBase
+
+
+    class Downtime(CookbookBase):
+        def argument_parser(self):
+            parser = super().argument_parser()
+            parser.add_argument("query")
+            return parser
+
+        def get_runner(self, args):
+            return DowntimeRunner(self.spicerack.remote().query(args.query), self.spicerack)
+
+
+    class DowntimeRunner(CookbookRunnerBase):
+        def __init__(self, hosts, spicerack):
+            self.hosts = hosts
+            self.spicerack = spicerack
+            self.reason = spicerack.admin_reason("upgrade")
+
+        def run(self):
+            response = self.spicerack.requests_session("demo").get("https://api.example.org/version")
+            response.raise_for_status()
+            version = response.json()["version"]
+            with self.spicerack.alerting_hosts(self.hosts.hosts).downtimed(self.reason, duration=timedelta(minutes=30)):
+                self.hosts.run_sync(f"upgrade --to {version}")
+'''
+
+CONNECT = '''
+    """Open a socket to a remote address (module API)."""
+    import socket
+
+    def run(args, spicerack):
+        socket.socket().connect(("192.0.2.1", 80))
+'''
+
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
@@ -95,6 +134,8 @@ def tree(tmp_path_factory):
     (base / "cookbooks" / "demo" / "__init__.py").write_text('"""Demo cookbooks."""\n', encoding="utf-8")
     (base / "cookbooks" / "demo" / "restart.py").write_text(textwrap.dedent(RESTART), encoding="utf-8")
     (base / "cookbooks" / "demo" / "notify.py").write_text(textwrap.dedent(NOTIFY), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "downtime.py").write_text(textwrap.dedent(DOWNTIME), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "connect.py").write_text(textwrap.dedent(CONNECT), encoding="utf-8")
     return base
 
 
@@ -205,6 +246,81 @@ def test_network_blocked(tree, fleet):
     result = run_cookbook("demo.restart", args, fleet=fleet, cookbooks_dir=tree, answers=["go"])
     assert result.exit_code == EXCEPTION_RETCODE
     assert "network: blocked netbox.example.org:443" in result.plan.lines
+
+
+def test_socket_blocked(tree):
+    """A connection to a non-loopback address is blocked and recorded."""
+    result = run_cookbook("demo.connect", cookbooks_dir=tree)
+    assert result.exit_code == EXCEPTION_RETCODE
+    assert result.plan.of_kind("network")[0].details == "blocked 192.0.2.1:80"
+
+
+class TestClients:
+    """HTTP answered by the fleet, the simulated Icinga and Alertmanager, configuration files."""
+
+    @pytest.fixture
+    def api_fleet(self, fleet):
+        """The web fleet with the version API."""
+        return fleet.http("GET", "https://api.example.org/version", json={"version": "1.2"})
+
+    def test_downtimed_upgrade(self, tree, api_fleet, plan_snapshot):
+        """Icinga downtimes go through the master's commands, Alertmanager silences through HTTP; both removed."""
+        result = run_cookbook("demo.downtime", ["A:web"], fleet=api_fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert result.plan.http() == [
+            ("GET", "https://api.example.org/version", 200),
+            ("POST", "https://alertmanager.example.org/api/v2/silences", 200),
+            ("DELETE", "https://alertmanager.example.org/api/v2/silence/testing-silence-1", 200),
+        ]
+        assert api_fleet.icinga_downtimed == set()
+        assert api_fleet.alertmanager_silences == set()
+        assert api_fleet.executed(on="web1") == ["upgrade --to 1.2"]
+        plan_snapshot(result, "testing.demo.downtime")
+
+    def test_dry_run_reads_only(self, tree, api_fleet):
+        """In DRY-RUN the clients skip their writes: only the reads reach the fleet."""
+        result = run_cookbook("demo.downtime", ["A:web"], fleet=api_fleet, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert result.plan.http() == [("GET", "https://api.example.org/version", 200)]
+        status = '/usr/local/bin/icinga-status -j "web[1-2]"'
+        grep = r"grep -P '^\s*command_file\s*=.+' /etc/icinga/icinga.cfg"
+        assert result.plan.commands(executed=True) == [grep, status, status]
+
+    def test_api_error_500(self, tree, fleet):
+        """An API answering 500 makes the cookbook raise before any downtime."""
+        fleet.http("GET", "https://api.example.org/version", status=500, text="boom")
+        result = run_cookbook("demo.downtime", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == EXCEPTION_RETCODE
+        assert result.plan.lines[2:4] == ["http: GET https://api.example.org/version -> 500", "rollback: demo.downtime"]
+
+    def test_icinga_unknown_host(self, tree, api_fleet):
+        """A host unknown to Icinga fails the downtime: nothing downtimed, the upgrade never runs."""
+        api_fleet.icinga_unknown.add("web2")
+        result = run_cookbook("demo.downtime", ["A:web"], fleet=api_fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == EXCEPTION_RETCODE
+        assert "upgrade --to 1.2" not in result.plan.commands()
+        assert any(line.startswith("ERROR IcingaError") and "web2" in line for line in result.logs)
+
+    def test_config_files(self, tree, api_fleet):
+        """The configuration files of a run replace the defaults: another Alertmanager and Icinga master."""
+        config = {
+            "alertmanager/config.yaml": {"default_instance": "x", "instances": {"x": {"urls": ["http://am.test"]}}},
+            "icinga/config.yaml": "master_host: alert2.example.org\n",
+        }
+        result = run_cookbook(
+            "demo.downtime", ["A:web"], fleet=api_fleet, dry_run=False, cookbooks_dir=tree, config=config
+        )
+        assert result.exit_code == 0
+        assert result.plan.http(method="POST") == [("POST", "http://am.test/api/v2/silences", 200)]
+        assert result.plan.remote(on="alert2.example.org")
+
+    def test_normalized_lines(self):
+        """Times and dates are normalized in the lines, not in the data."""
+        from spicerack.testing import Action
+
+        plan = Plan([Action("sal", "at 2024-05-01T10:00:00+00:00, [1714557600] done")])
+        assert plan.lines == ["sal: at <datetime>, [<epoch>] done"]
+        assert plan.sal() == ["at 2024-05-01T10:00:00+00:00, [1714557600] done"]
 
 
 def test_child_failure(tree):
