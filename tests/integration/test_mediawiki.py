@@ -205,7 +205,7 @@ def test_set_master_datacenter_checks_every_core_datacenter(mwconfig, mw_config_
 def test_unknown_scope_is_a_conftool_error(mwconfig, mw_config_dir):
     client = make_spicerack(mwconfig, mw_config_dir).mediawiki()
 
-    with pytest.raises(ConfctlError, match="No conftool object matches"):
+    with pytest.raises(ConfctlError, match=r"No match found for the conftool tags .*'scope': 'nowhere'"):
         client.set_readwrite("nowhere")
 
 
