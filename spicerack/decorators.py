@@ -3,7 +3,7 @@
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any
 
 from wmflib.decorators import RetryParams, ensure_wrap
 from wmflib.decorators import retry as wmflib_retry
@@ -11,7 +11,6 @@ from wmflib.decorators import retry as wmflib_retry
 from spicerack.exceptions import SpicerackError
 
 logger = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def get_effective_tries(
@@ -107,16 +106,11 @@ RetryCallback = Callable[[RetryParams, Callable[..., Any], tuple[Any, ...], dict
 """The type of the ``dynamic_params_callbacks`` of :py:func:`retry`."""
 
 
-@overload
-def retry(func: F, /) -> F: ...
-
-
-@overload
-def retry(*args: Any, **kwargs: Any) -> Callable[[F], F]: ...
-
-
-def retry(*args: Any, **kwargs: Any) -> Any:
+def retry(*args: Any, **kwargs: Any) -> Callable[..., Any]:
     """Retry a function or method when it raises, with a configurable backoff; usable with or without arguments.
+
+    As the reference's, the decorated callable is typed ``Callable[..., Any]``: type checkers of cookbooks see the
+    same (loose) types with this package as with the reference.
 
     It is :py:func:`wmflib.decorators.retry` (same arguments: ``tries``, ``delay``, ``backoff_mode``,
     ``exceptions`` (an exception class or a tuple of them), ``failure_message``, ``dynamic_params_callbacks``) with
@@ -132,7 +126,8 @@ def retry(*args: Any, **kwargs: Any) -> Any:
         The decorated callable, or a decorator when called with arguments.
 
     """
-    return _spicerack_retry(*args, **kwargs)
+    decorated: Callable[..., Any] = _spicerack_retry(*args, **kwargs)
+    return decorated
 
 
 @ensure_wrap

@@ -176,7 +176,8 @@ class Netbox:
 
         logger.debug("Started Netbox script %s, waiting for its result at %s", name, job_url)
         try:
-            return _script_log(session, job_url, headers)
+            script_log: list[Any] = _script_log(session, job_url, headers)
+            return script_log
         except (RequestException, ValueError) as e:
             raise NetboxScriptError(f"Failed to get Netbox script results from {job_url}: {_one_line(e)}") from e
 

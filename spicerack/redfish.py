@@ -1176,7 +1176,8 @@ class RedfishDell(Redfish):
             "ShutdownType": reboot.value,
         }
         task_uri = self.submit_task(f"{self.scp_base_uri}.{action}", data)
-        return self.poll_task(task_uri)
+        task_result: dict[str, Any] = self.poll_task(task_uri)
+        return task_result
 
     def get_power_state(self) -> str:
         """Return the power state of the chassis (e.g. ``On``, ``Off``)."""
