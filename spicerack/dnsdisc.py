@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
+from typing import Any
 
 import dns.edns
 import dns.message
@@ -81,8 +82,10 @@ class Discovery:
         return "(" + "|".join(self._records) + ")"
 
     @property
-    def active_datacenters(self) -> defaultdict[str, list[str]]:
+    def active_datacenters(self) -> defaultdict[Any, Any]:
         """The datacenters where each record is pooled, e.g. ``{"svc_foo": ["dc1", "dc2"], "svc_bar": ["dc1"]}``.
+
+        Typed as loosely as the reference's (a plain ``defaultdict``), which cookbooks' type checks rely on.
 
         Raises:
             spicerack.confctl.ConfctlError: if conftool has no such records.
