@@ -103,6 +103,8 @@ ICINGA_COMMAND_FILE = "/var/lib/icinga/rw/icinga.cmd"
 _ICINGA_COMMAND_FILE_GREP = re.compile(r"grep -P '\^\\s\*command_file\\s\*=\.\+' \S+")
 _ICINGA_STATUS = re.compile(r'\S*icinga-status -j.* "(?P<hosts>[^"]+)"')
 _ICINGA_EXTERNAL = re.compile(r"\[\d+\] ([A-Z_]+);([^;\"']+)")
+PHABRICATOR_URL = "https://phabricator.example.org/api/"
+"""The Phabricator API of the runs' bot account; the fleet answers its calls with an empty result by default."""
 _SILENCES = re.compile(r"https?://[^/]+(/.*)?/api/v2/silences")
 _SILENCE = re.compile(r"https?://[^/]+(/.*)?/api/v2/silence/(?P<id>[^/]+)")
 
@@ -118,10 +120,10 @@ class Fleet:
         fleet.down("host3.example.org")
 
     Commands without a matching reply succeed with no output, except the built-in ones: ``cat /proc/uptime`` (the
-    time since the host's last boot, a day before the fleet was created or when ``reboot-host`` last ran on it), and
-    the commands Spicerack runs on the Icinga master (the ``command_file`` lookup, ``icinga-status -j`` answering
-    every host as up and optimal, downtimed after a ``SCHEDULE_HOST_DOWNTIME``, unknown if in
-    :py:attr:`icinga_unknown`).
+    time since the host's last boot, a day before the fleet was created or when ``reboot-host`` last ran on it),
+    Puppet's state (enabled, its last successful run just now), and the commands Spicerack runs on the Icinga
+    master (the ``command_file`` lookup, ``icinga-status -j`` answering every host as up and optimal, downtimed after
+    a ``SCHEDULE_HOST_DOWNTIME``, unknown if in :py:attr:`icinga_unknown`).
     """
 
     def __init__(
@@ -199,9 +201,10 @@ class Fleet:
     ) -> Fleet:
         """Add a canned answer to HTTP requests made with ``requests`` (every Spicerack HTTP client uses it).
 
-        Requests without a matching reply get a 404, except those of the simulated Alertmanager: the creation of a
-        silence (a new ``silenceID``) and the removal of an active one. ``json`` is sent as the JSON body, else
-        ``text``.
+        Requests without a matching reply get a 404, except those of the simulated Alertmanager (the creation of a
+        silence, answered with a new ``silenceID``, and the removal of an active one) and the calls to the
+        Phabricator API of the runs' bot account (:py:data:`PHABRICATOR_URL`, an empty result). ``json`` is sent as
+        the JSON body, else ``text``.
         """
         import json as json_module  # noqa: PLC0415 - only for HTTP replies
 
@@ -223,6 +226,8 @@ class Fleet:
         if method.upper() == "DELETE" and silence and silence.group("id") in self.alertmanager_silences:
             self.alertmanager_silences.discard(silence.group("id"))
             return 200, ""
+        if method.upper() == "POST" and url.startswith(PHABRICATOR_URL):
+            return 200, '{"result": {}, "error_code": null, "error_info": null}'
         return 404, f"spicerack.testing: no HTTP reply described for {method.upper()} {url}"
 
     def down(self, hosts: str | Iterable[str], *, timeout: bool = False) -> Fleet:
@@ -289,6 +294,10 @@ class Fleet:
         if command == UPTIME_COMMAND:
             uptime = time.time() - self.boot_times.get(host, self._created - 86400)
             return f"{uptime:.2f} {uptime * 4:.2f}"
+        if "last_run_success && awk /last_run/" in command:  # Puppet's last successful run: just now
+            return str(int(time.time()) + 1)  # whole seconds, after any time taken just before
+        if 'test -f "${PUPPET_DISABLEDLOCK}"' in command:  # Puppet is enabled
+            return "0"
         if _ICINGA_COMMAND_FILE_GREP.fullmatch(command):
             return f"command_file={ICINGA_COMMAND_FILE}"
         status = _ICINGA_STATUS.fullmatch(command)

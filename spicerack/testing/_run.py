@@ -20,10 +20,19 @@ from unittest import mock
 from spicerack import Spicerack, _cookbook, cookbook, irc_logger_name, sal_logger_name
 from spicerack._menu import BaseItem, CookbookItem
 from spicerack.remote import Remote, RemoteHosts
-from spicerack.testing._fleet import STATE_KEY, TRANSPORT_NAME, Fleet, RunState, register_transport
+from spicerack.testing._fleet import (
+    PHABRICATOR_URL,
+    STATE_KEY,
+    TRANSPORT_NAME,
+    Fleet,
+    RunState,
+    register_transport,
+)
 from spicerack.testing._plan import Plan, Recorder
 
 if TYPE_CHECKING:
+    from wmflib.phabricator import Phabricator
+
     from spicerack._module_api import CookbooksModuleInterface
     from spicerack.locking import LocalLock, Lock, NoLock
 
@@ -119,6 +128,19 @@ class TestingSpicerack(Spicerack):
     def remote(self, installer: bool = False) -> Remote:
         """Return the entry point to the fleet."""
         return FleetRemote(self._state, dry_run=self._dry_run)
+
+    def phabricator(self, bot_config_file: str, section: str = "phabricator_bot") -> Phabricator:
+        """Return the Phabricator client of the accessor, with a test bot account on ``PHABRICATOR_URL``.
+
+        The bot file of the cookbook is not read (it is outside the run's configuration): its API calls go to the
+        fleet's HTTP answers, which by default accept every call.
+        """
+        bot_file = self.config_dir / "phabricator-bot.ini"
+        bot_file.write_text(
+            f"[{section}]\nhost = {PHABRICATOR_URL}\nusername = testing-bot\ntoken = api-testing\n", encoding="utf-8"
+        )
+        logging.getLogger(__name__).debug("Phabricator bot file %s replaced by %s", bot_config_file, bot_file)
+        return super().phabricator(str(bot_file), section)
 
     def _lock_instance(self, prefix: str) -> Lock | LocalLock | NoLock:
         if prefix not in self._locks:

@@ -116,6 +116,26 @@ DOWNTIME = '''
                 self.hosts.run_sync(f"upgrade --to {version}")
 '''
 
+REBOOT = '''
+    """Reboot hosts, wait for them and for Puppet, and comment on the task (module API)."""
+    import argparse
+    from datetime import datetime, timezone
+
+    def argument_parser():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("query")
+        parser.add_argument("--task-id", default="")
+        return parser
+
+    def run(args, spicerack):
+        hosts = spicerack.remote().query(args.query)
+        since = datetime.now(timezone.utc)
+        hosts.reboot(batch_size=1)
+        hosts.wait_reboot_since(since)
+        spicerack.puppet(hosts).wait_since(since)
+        spicerack.phabricator("/etc/bot.conf").task_comment(args.task_id, f"Rebooted {hosts}")
+'''
+
 CONNECT = '''
     """Open a socket to a remote address (module API)."""
     import socket
@@ -135,6 +155,7 @@ def tree(tmp_path_factory):
     (base / "cookbooks" / "demo" / "restart.py").write_text(textwrap.dedent(RESTART), encoding="utf-8")
     (base / "cookbooks" / "demo" / "notify.py").write_text(textwrap.dedent(NOTIFY), encoding="utf-8")
     (base / "cookbooks" / "demo" / "downtime.py").write_text(textwrap.dedent(DOWNTIME), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "reboot.py").write_text(textwrap.dedent(REBOOT), encoding="utf-8")
     (base / "cookbooks" / "demo" / "connect.py").write_text(textwrap.dedent(CONNECT), encoding="utf-8")
     return base
 
@@ -313,6 +334,28 @@ class TestClients:
         assert result.exit_code == 0
         assert result.plan.http(method="POST") == [("POST", "http://am.test/api/v2/silences", 200)]
         assert result.plan.remote(on="alert2.example.org")
+
+    def test_reboot_puppet_phabricator(self, tree, fleet):
+        """Rebooted hosts answer a fresh uptime, Puppet ran just now, the Phabricator API accepts the comment."""
+        args = ["A:web", "--task-id", "T1"]
+        result = run_cookbook("demo.reboot", args, fleet=fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert set(fleet.boot_times) == {"web1", "web2"}
+        assert result.plan.lines[2] == "remote: web[1-2] sync batch=1 sleep=180: reboot-host [timeout=30] -> ok"
+        assert result.plan.http() == [("POST", "https://phabricator.example.org/api/maniphest.edit", 200)]
+
+    def test_reboot_never_comes_back(self, tree, fleet):
+        """A host down after the reboot is polled until the retries run out, without waiting: exit code 99."""
+        fleet.reply("reboot-host", on="web2").reply("cat /proc/uptime", on="web2", timeout=True)
+        result = run_cookbook("demo.reboot", ["A:web"], fleet=fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == EXCEPTION_RETCODE
+        assert len(result.plan.sleeps()) == 239
+        assert result.plan.lines[-5:-1] == [
+            "sleep: 10s",
+            "remote: web[1-2] sync: cat /proc/uptime [timeout=10] -> failed (exit_code=2): web2 timeout",
+            "rollback: demo.reboot",
+            "sal: END (FAIL) - Cookbook demo.reboot (exit_code=99)",
+        ]
 
     def test_normalized_lines(self):
         """Times and dates are normalized in the lines, not in the data."""
