@@ -103,6 +103,16 @@ def _make_certificate(base_dir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+# sushy-emulator leaves /redfish out of its authentication, as the Redfish specification says, but does not serve the
+# versions document there that the specification requires (and real consoles serve): add it before starting.
+_LAUNCHER = """
+import sys
+from sushy_tools.emulator import main
+main.app.add_url_rule("/redfish", "redfish_versions", lambda: {"v1": "/redfish/v1/"})
+sys.exit(main.main())
+"""
+
+
 def _is_ready(url: str) -> bool:
     with _OPENER.open(f"{url}/redfish/v1/", timeout=1) as response:
         return bool(response.status == 200)
@@ -111,7 +121,7 @@ def _is_ready(url: str) -> bool:
 @pytest.fixture(scope="session")
 def redfish_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedfishEmulator]:
     """Start one sushy-emulator for the session and stop it by PID at the end."""
-    binary = require_binary("sushy-emulator", str(Path(sys.executable).parent))
+    require_binary("sushy-emulator", str(Path(sys.executable).parent))  # Installed with its Python package
     import bcrypt  # A dependency of sushy-tools: the emulator accepts only bcrypt password hashes
 
     base_dir = tmp_path_factory.mktemp("redfish")
@@ -124,7 +134,8 @@ def redfish_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redfi
     config_file = _write_config(base_dir, port, auth_file, cert, key)
     log_file = base_dir / "emulator.log"
     log = log_file.open("wb")
-    process = subprocess.Popen([binary, "--config", str(config_file)], stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-c", _LAUNCHER, "--config", str(config_file)]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     emulator = RedfishEmulator(host="127.0.0.1", port=port, username=username, password=password, log_file=log_file)
     try:
         wait_until(lambda: process.poll() is None and _is_ready(emulator.url), what="sushy-emulator")
