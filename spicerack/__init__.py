@@ -526,7 +526,7 @@ class Spicerack:
         from spicerack.remote import RemoteError  # noqa: PLC0415 - imported on first use
 
         if datacenter not in ALL_DATACENTERS:
-            raise DHCPError(f"Invalid datacenter {datacenter!r}, must be one of {ALL_DATACENTERS}.")
+            raise DHCPError(f"Invalid datacenter {datacenter}, must be one of {ALL_DATACENTERS}.")
         remote = self.remote()
         try:
             install_servers = remote.query(f"A:installserver and A:{datacenter}")

@@ -329,7 +329,7 @@ def test_dhcp_needs_hosts_and_a_known_datacenter(datacenter, message):
 
 def test_accessor_rejects_an_unknown_datacenter_before_any_query():
     spicerack = Spicerack(cumin_config="/nonexistent/cumin.yaml")
-    with pytest.raises(DHCPError, match="Invalid datacenter 'eqiadd'"):
+    with pytest.raises(DHCPError, match="Invalid datacenter eqiadd, must be one of"):
         spicerack.dhcp("eqiadd")
 
 
