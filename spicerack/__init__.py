@@ -440,7 +440,7 @@ class Spicerack:
         if item is None:
             raise SpicerackError(f"Unable to find cookbook {cookbook}")
 
-        def run_item() -> int:
+        def run_cookbook_item() -> int:
             from spicerack.exceptions import RunCookbookError  # noqa: PLC0415 - imported on first use
 
             exit_code: int = item.run()
@@ -456,9 +456,9 @@ class Spicerack:
         if confirm:
             from wmflib.interactive import confirm_on_failure  # noqa: PLC0415 - imported on first use
 
-            confirmed_code: int = confirm_on_failure(run_item)
+            confirmed_code: int = confirm_on_failure(run_cookbook_item)
             return confirmed_code
-        return run_item()
+        return run_cookbook_item()
 
     def remote(self, installer: bool = False) -> "Remote":
         """Return the entry point to run commands on hosts through cumin.
