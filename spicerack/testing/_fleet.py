@@ -154,6 +154,8 @@ class Fleet:
         self.service_hosts = NodeSet()
         """Hosts of the infrastructure (e.g. the Icinga master of the run's configuration), always resolvable."""
         self.http_replies: list[HttpReply] = []
+        self.dns_records: dict[tuple[str, str], list[str]] = {}
+        """The DNS records, by (name without the final dot, record type)."""
         self.alertmanager_silences: set[str] = set()
         """The IDs of the silences active on the simulated Alertmanager."""
         self.icinga_downtimed: set[str] = set()
@@ -229,6 +231,19 @@ class Fleet:
         if method.upper() == "POST" and url.startswith(PHABRICATOR_URL):
             return 200, '{"result": {}, "error_code": null, "error_info": null}'
         return 404, f"spicerack.testing: no HTTP reply described for {method.upper()} {url}"
+
+    def dns(self, name: str, record_type: str, *values: str) -> Fleet:
+        """Add DNS records (``spicerack.dns()`` and dnspython lookups); names not described do not exist.
+
+        Examples::
+
+            fleet.dns("deployment.eqiad.wmnet", "CNAME", "deploy1003.eqiad.wmnet.")
+            fleet.dns("host1.example.org", "A", "10.0.0.1")
+
+        """
+        key = (name.rstrip(".").lower(), record_type.upper())
+        self.dns_records.setdefault(key, []).extend(values)
+        return self
 
     def down(self, hosts: str | Iterable[str], *, timeout: bool = False) -> Fleet:
         """Make hosts unreachable (commands fail with exit code 255), or time out on every command."""
@@ -337,7 +352,7 @@ class Fleet:
             spicerack.testing.FleetError: if the mapping has unknown keys.
 
         """
-        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http"}
+        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http", "dns"}
         if unknown:
             raise FleetError(f"Unknown keys in the fleet description: {', '.join(sorted(unknown))}")
         fleet = cls(
@@ -350,6 +365,10 @@ class Fleet:
             fleet._add_reply_entry(entry)
         for entry in data.get("http") or []:
             fleet._add_http_entry(entry)
+        for entry in data.get("dns") or []:
+            if set(entry) != {"name", "type", "values"}:
+                raise FleetError(f"Invalid DNS record {dict(entry)}: give name, type and values")
+            fleet.dns(str(entry["name"]), str(entry["type"]), *[str(value) for value in entry["values"]])
         return fleet
 
     @classmethod
@@ -369,6 +388,8 @@ class Fleet:
                 exit_code: 100
                 on: host2.example.org
                 times: 1
+            dns:
+              - {name: deployment.example.org, type: CNAME, values: [deploy1.example.org.]}
             http:
               - method: GET
                 pattern: "https://netbox.example.org/api/.*"

@@ -24,6 +24,7 @@ NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
 KINDS = (
     "remote",
     "http",
+    "dns",
     "sal",
     "irc",
     "lock",

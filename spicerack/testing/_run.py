@@ -393,7 +393,38 @@ def _isolation(
         mock.patch.object(socket, "getaddrinfo", blocked_getaddrinfo),
         *_socket_guards(recorder),
         mock.patch.object(requests.adapters.HTTPAdapter, "send", http_send),
+        _dns_answers(recorder, fleet),
     ]
+
+
+def _dns_answers(recorder: Recorder, fleet: Fleet) -> AbstractContextManager[Any]:
+    """Answer dnspython's lookups from the fleet's records (names not described do not exist)."""
+    import dns.message  # noqa: PLC0415 - dnspython, only to run
+    import dns.name  # noqa: PLC0415
+    import dns.rdataclass  # noqa: PLC0415
+    import dns.rdatatype  # noqa: PLC0415
+    import dns.resolver  # noqa: PLC0415
+    import dns.rrset  # noqa: PLC0415
+
+    def resolve(_resolver: Any, qname: Any, rdtype: Any = "A", *_args: Any, **_kwargs: Any) -> dns.resolver.Answer:
+        name = dns.name.from_text(str(qname)) if not isinstance(qname, dns.name.Name) else qname
+        record_type = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
+        values = fleet.dns_records.get((name.to_text(omit_final_dot=True).lower(), record_type), [])
+        shown = name.to_text(omit_final_dot=True)
+        recorder.add("dns", f"{record_type} {shown} -> {', '.join(values) or 'NXDOMAIN'}", name=shown, values=values)
+        if not values:
+            raise dns.resolver.NXDOMAIN(qnames=[name])  # type: ignore[no-untyped-call]
+        query = dns.message.make_query(name, record_type)
+        response = dns.message.make_response(query)
+        answer = response.find_rrset(
+            response.answer, name, dns.rdataclass.IN, dns.rdatatype.from_text(record_type), create=True
+        )
+        answer.update(dns.rrset.from_text_list(name, 300, "IN", record_type, values))  # type: ignore[no-untyped-call]
+        return dns.resolver.Answer(
+            name, dns.rdatatype.from_text(record_type), dns.rdataclass.IN, cast("dns.message.QueryMessage", response)
+        )
+
+    return mock.patch.object(dns.resolver.Resolver, "resolve", resolve)
 
 
 def _socket_guards(recorder: Recorder) -> list[AbstractContextManager[Any]]:

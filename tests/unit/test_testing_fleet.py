@@ -192,7 +192,9 @@ class TestYaml:
             "down: [h3]\n"
             "commands:\n"
             "  - command: hostname\n    output: name\n"
-            "  - pattern: 'apt-get .*'\n    exit_code: 100\n    on: h2\n    times: 1\n",
+            "  - pattern: 'apt-get .*'\n    exit_code: 100\n    on: h2\n    times: 1\n"
+            "dns:\n  - {name: h1.example.org., type: A, values: [10.0.0.1]}\n"
+            "http:\n  - {method: GET, pattern: 'https://api/.*', status: 201, text: ok, times: 1}\n",
             encoding="utf-8",
         )
         fleet = Fleet.from_yaml(path)
@@ -203,6 +205,9 @@ class TestYaml:
         with pytest.raises(RemoteExecutionError) as error:
             remote.query("h[1-2]").run_sync("apt-get update")
         assert error.value.failed_hosts == NodeSet("h2")
+        assert fleet.dns_records == {("h1.example.org", "A"): ["10.0.0.1"]}
+        assert fleet.answer_http("get", "https://api/x") == (201, "ok")
+        assert fleet.answer_http("get", "https://api/x")[0] == 404
 
     @pytest.mark.parametrize(
         "text",
@@ -211,6 +216,8 @@ class TestYaml:
             "commands:\n  - output: x\n",
             "commands:\n  - command: a\n    pattern: b\n",
             "- a\n",
+            "http:\n  - {url: a, pattern: b}\n",
+            "dns:\n  - {name: a}\n",
         ],
     )
     def test_invalid(self, text):

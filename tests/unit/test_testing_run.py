@@ -136,6 +136,14 @@ REBOOT = '''
         spicerack.phabricator("/etc/bot.conf").task_comment(args.task_id, f"Rebooted {hosts}")
 '''
 
+DEPLOY = '''
+    """Lock deployments on the deployment host, found by its CNAME (module API)."""
+
+    def run(args, spicerack):
+        host = spicerack.remote().query(spicerack.dns().resolve_cname("deployment.example.org"))
+        host.run_sync("scap lock --all")
+'''
+
 CONNECT = '''
     """Open a socket to a remote address (module API)."""
     import socket
@@ -156,6 +164,7 @@ def tree(tmp_path_factory):
     (base / "cookbooks" / "demo" / "notify.py").write_text(textwrap.dedent(NOTIFY), encoding="utf-8")
     (base / "cookbooks" / "demo" / "downtime.py").write_text(textwrap.dedent(DOWNTIME), encoding="utf-8")
     (base / "cookbooks" / "demo" / "reboot.py").write_text(textwrap.dedent(REBOOT), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "deploy.py").write_text(textwrap.dedent(DEPLOY), encoding="utf-8")
     (base / "cookbooks" / "demo" / "connect.py").write_text(textwrap.dedent(CONNECT), encoding="utf-8")
     return base
 
@@ -356,6 +365,19 @@ class TestClients:
             "rollback: demo.reboot",
             "sal: END (FAIL) - Cookbook demo.reboot (exit_code=99)",
         ]
+
+    def test_dns(self, tree):
+        """DNS lookups are answered from the fleet's records and recorded; undescribed names do not exist."""
+        fleet = Fleet().dns("deployment.example.org", "CNAME", "deploy1.example.org.")
+        result = run_cookbook("demo.deploy", fleet=fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert result.plan.lines[2:4] == [
+            "dns: CNAME deployment.example.org -> deploy1.example.org.",
+            "remote: deploy1.example.org sync: scap lock --all -> ok",
+        ]
+        result = run_cookbook("demo.deploy", dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == EXCEPTION_RETCODE
+        assert result.plan.lines[2] == "dns: CNAME deployment.example.org -> NXDOMAIN"
 
     def test_normalized_lines(self):
         """Times and dates are normalized in the lines, not in the data."""
