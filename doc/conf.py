@@ -1,6 +1,7 @@
 """Sphinx configuration of Spicerack's documentation site (``make docs``)."""
 
 import pkgutil
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,15 +37,15 @@ napoleon_numpy_docstring = False
 myst_heading_anchors = 3
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 
-# Modules whose API is not public: the framework's internals, documented through the pages that use them.
-PRIVATE_MODULES = {"spicerack._config", "spicerack._defaults", "spicerack._downtime", "spicerack._listing_cache"}
 
 
 def public_modules() -> list[str]:
     """Every module of the package that gets a page of the API reference."""
     names = ["spicerack"]
     for module in pkgutil.walk_packages(spicerack.__path__, prefix="spicerack."):
-        if module.name in PRIVATE_MODULES or module.name.split(".")[-1].startswith("__"):
+        # Private modules (a component starting with "_") are the framework's internals, documented by the pages
+        # that use them; their public names are re-exported by the public modules.
+        if any(part.startswith("_") for part in module.name.split(".")[1:]):
             continue
         names.append(module.name)
     return sorted(names)
@@ -53,7 +54,8 @@ def public_modules() -> list[str]:
 def write_api_pages(app: object) -> None:
     """Write one page per public module under ``api/`` and the index of them, fresh at each build."""
     api_dir = DOC_DIR / "api"
-    api_dir.mkdir(exist_ok=True)
+    shutil.rmtree(api_dir, ignore_errors=True)
+    api_dir.mkdir()
     modules = public_modules()
     for name in modules:
         title = f"``{name}``"
