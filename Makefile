@@ -24,8 +24,8 @@ servers:
 	./scripts/install-test-servers.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check spicerack cookbooks tests benchmarks setup.py
-	$(BIN)/ruff format --check spicerack cookbooks tests benchmarks setup.py
+	$(BIN)/ruff check spicerack cookbooks tests benchmarks setup.py doc/conf.py
+	$(BIN)/ruff format --check spicerack cookbooks tests benchmarks setup.py doc/conf.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy spicerack cookbooks

@@ -38,7 +38,6 @@ myst_heading_anchors = 3
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 
 
-
 def public_modules() -> list[str]:
     """Every module of the package that gets a page of the API reference."""
     names = ["spicerack"]
@@ -62,7 +61,8 @@ def write_api_pages(app: object) -> None:
         # The package's __all__ also lists the client classes it resolves lazily: they are documented in their modules.
         options = ""
         if name == "spicerack":
-            options = "   :no-members:\n\n.. autoclass:: spicerack.Spicerack\n\n.. autoclass:: spicerack.SpicerackExtenderBase\n"
+            classes = "".join(f"\n.. autoclass:: spicerack.{cls}\n" for cls in ("Spicerack", "SpicerackExtenderBase"))
+            options = f"   :no-members:\n{classes}"
         (api_dir / f"{name}.rst").write_text(f"{title}\n{'=' * len(title)}\n\n.. automodule:: {name}\n{options}")
     toctree = "\n".join(f"   {name}" for name in modules)
     (api_dir / "index.rst").write_text(
