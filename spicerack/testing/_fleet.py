@@ -11,6 +11,7 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,6 +155,8 @@ class Fleet:
         self.service_hosts = NodeSet()
         """Hosts of the infrastructure (e.g. the Icinga master of the run's configuration), always resolvable."""
         self.http_replies: list[HttpReply] = []
+        self.conftool_objects: dict[str, dict[str, Any]] = {}
+        """The conftool objects, by key relative to conftool's namespace (e.g. ``pools/eqiad/web/nginx/web1``)."""
         self.dns_records: dict[tuple[str, str], list[str]] = {}
         """The DNS records, by (name without the final dot, record type)."""
         self.alertmanager_silences: set[str] = set()
@@ -231,6 +234,18 @@ class Fleet:
         if method.upper() == "POST" and url.startswith(PHABRICATOR_URL):
             return 200, '{"result": {}, "error_code": null, "error_info": null}'
         return 404, f"spicerack.testing: no HTTP reply described for {method.upper()} {url}"
+
+    def conftool(self, key: str, **values: Any) -> Fleet:
+        """Add (or update) a conftool object, by its key relative to conftool's namespace.
+
+        Examples::
+
+            fleet.conftool("pools/eqiad/appserver/apache2/mw1001", pooled="yes", weight=10)  # a node object
+
+        Entities other than ``node`` need their schema in the run's ``conftool/schema.yaml`` configuration file.
+        """
+        self.conftool_objects.setdefault(key.strip("/"), {}).update(values)
+        return self
 
     def dns(self, name: str, record_type: str, *values: str) -> Fleet:
         """Add DNS records (``spicerack.dns()`` and dnspython lookups); names not described do not exist.
@@ -352,7 +367,7 @@ class Fleet:
             spicerack.testing.FleetError: if the mapping has unknown keys.
 
         """
-        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http", "dns"}
+        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http", "dns", "conftool"}
         if unknown:
             raise FleetError(f"Unknown keys in the fleet description: {', '.join(sorted(unknown))}")
         fleet = cls(
@@ -365,6 +380,8 @@ class Fleet:
             fleet._add_reply_entry(entry)
         for entry in data.get("http") or []:
             fleet._add_http_entry(entry)
+        for key, values in (data.get("conftool") or {}).items():
+            fleet.conftool(str(key), **dict(values))
         for entry in data.get("dns") or []:
             if set(entry) != {"name", "type", "values"}:
                 raise FleetError(f"Invalid DNS record {dict(entry)}: give name, type and values")
@@ -388,6 +405,8 @@ class Fleet:
                 exit_code: 100
                 on: host2.example.org
                 times: 1
+            conftool:
+              pools/eqiad/web/nginx/host1.example.org: {pooled: "yes", weight: 10}
             dns:
               - {name: deployment.example.org, type: CNAME, values: [deploy1.example.org.]}
             http:
@@ -443,6 +462,9 @@ class RunState:
     fleet: Fleet
     recorder: Recorder
     dry_run: bool
+    stack: ExitStack | None = None
+    """Where the patches installed on demand during the run (e.g. conftool's driver) are undone."""
+    conftool_installed: bool = False
 
 
 @dataclass

@@ -24,6 +24,7 @@ NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
 KINDS = (
     "remote",
     "http",
+    "conftool",
     "dns",
     "sal",
     "irc",
@@ -34,6 +35,7 @@ KINDS = (
     "prompt",
     "sleep",
     "network",
+    "dry-run",
     "exit_code",
 )
 """The kinds of actions, the first word of each line of the plan."""
@@ -175,6 +177,14 @@ class Plan:
             (action.data["method"], action.data["url"], action.data["status"])
             for action in self.of_kind("http")
             if method is None or action.data["method"].upper() == method.upper()
+        ]
+
+    def conftool(self, *, executed: bool | None = None) -> list[tuple[str, dict[str, Any] | None]]:
+        """The conftool writes (key, values; :py:data:`None` for a deletion), or only those done (or skipped)."""
+        return [
+            (action.data["key"], action.data["value"])
+            for action in self.of_kind("conftool")
+            if executed is None or action.details.endswith("-> ok") == executed
         ]
 
     def sleeps(self) -> list[float]:

@@ -13,6 +13,7 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from unittest import mock
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from wmflib.phabricator import Phabricator
 
     from spicerack._module_api import CookbooksModuleInterface
+    from spicerack.confctl import Confctl
+    from spicerack.dbctl import Dbctl
     from spicerack.locking import LocalLock, Lock, NoLock
 
 TEST_USERNAME = "cookbook-tester"
@@ -47,6 +50,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "instances": {"test": {"urls": ["https://alertmanager.example.org"]}},
     },
     "icinga/config.yaml": {"master_host": "icinga.example.org"},
+    "conftool/config.yaml": {"hosts": ["http://127.0.0.1:2379"]},
+    "conftool/schema.yaml": {},
 }
 """The configuration files of every run (``spicerack.config_dir``), unless ``config`` replaces them."""
 
@@ -128,6 +133,18 @@ class TestingSpicerack(Spicerack):
     def remote(self, installer: bool = False) -> Remote:
         """Return the entry point to the fleet."""
         return FleetRemote(self._state, dry_run=self._dry_run)
+
+    @cached_property
+    def _confctl(self) -> Confctl:
+        _install_conftool(self._state)
+        from spicerack.confctl import Confctl  # noqa: PLC0415 - as the accessor does
+
+        return Confctl(config=self._conftool_config, schema=self._conftool_schema, dry_run=self._dry_run)
+
+    def dbctl(self) -> Dbctl:
+        """Return the dbctl client of the accessor, on the fleet's conftool objects."""
+        _install_conftool(self._state)
+        return super().dbctl()
 
     def phabricator(self, bot_config_file: str, section: str = "phabricator_bot") -> Phabricator:
         """Return the Phabricator client of the accessor, with a test bot account on ``PHABRICATOR_URL``.
@@ -236,6 +253,7 @@ def run_cookbook(
             sys.modules["spicerack.icinga"].CommandFile.clear_cache()
         for patcher in _isolation(recorder, fleet, list(answers), logs):
             stack.enter_context(patcher)
+        state.stack = stack
         _cookbook._activate_trees([base_dir])
         spicerack = TestingSpicerack(
             state=state,
@@ -244,6 +262,8 @@ def run_cookbook(
             dry_run=dry_run,
             etcd_config=None,
             spicerack_config_dir=str(Path(tmp) / "config"),
+            conftool_config=str(Path(tmp) / "config" / "conftool" / "config.yaml"),
+            conftool_schema=str(Path(tmp) / "config" / "conftool" / "schema.yaml"),
             get_cookbook_callback=_instrumented_callback(_cookbook.get_cookbook_callback([base_dir]), recorder),
         )
         item = _instrument(_find_item(name, args, spicerack, base_dir), recorder)
@@ -321,6 +341,22 @@ def _find_item(
     return CookbookItem(class_obj, args, spicerack)
 
 
+def _install_conftool(state: RunState) -> None:
+    """Make every conftool client of the run use the fleet's objects instead of etcd (for the rest of the run)."""
+    if state.conftool_installed or state.stack is None:
+        return
+    from conftool import backend  # noqa: PLC0415 - conftool is slow to import: only for runs that use it
+
+    from spicerack.testing._conftool import FleetConftoolDriver  # noqa: PLC0415
+
+    def init(self: backend.Backend, config: Any) -> None:
+        self.config = config
+        self.driver = FleetConftoolDriver(config, state.fleet, state.recorder)
+
+    state.stack.enter_context(mock.patch.object(backend.Backend, "__init__", init))
+    state.conftool_installed = True
+
+
 def _icinga_master(files: dict[str, Any]) -> str:
     import yaml  # noqa: PLC0415 - only to run
 
@@ -350,6 +386,7 @@ def _isolation(
     import wmflib.interactive  # noqa: PLC0415 - the prompts' module
 
     def capture_log(record: logging.LogRecord) -> None:
+        _record_intent(recorder, record)
         logs.append(f"{record.levelname} {record.getMessage()}")
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
@@ -444,6 +481,24 @@ def _socket_guards(recorder: Recorder) -> list[AbstractContextManager[Any]]:
         return guarded
 
     return [mock.patch.object(socket.socket, name, guard(name)) for name in ("connect", "connect_ex", "sendto")]
+
+
+def _record_intent(recorder: Recorder, record: logging.LogRecord) -> None:
+    """Record what Spicerack's clients log they would have done in DRY-RUN (HTTP writes, conftool updates, ...)."""
+    if not record.name.startswith("spicerack.") or record.name.startswith("spicerack.testing"):
+        return
+    message = str(record.msg)
+    args = record.args if isinstance(record.args, tuple) else ()
+    if message in ("Would have called %s %s", "Would have called %s on %s") and len(args) == 2:
+        method, url = str(args[0]).upper(), str(args[1])
+        recorder.add("http", f"{method} {url} -> skipped (DRY-RUN)", method=method, url=url, status=None, body=None)
+    elif message == "%s: %s -> %s" and args and str(args[0]).startswith("Skipping conftool update"):
+        from spicerack.testing._conftool import format_values  # noqa: PLC0415
+
+        key, changed = str(getattr(args[1], "key", args[1])), dict(cast("dict[str, Any]", args[2]))
+        recorder.add("conftool", f"{key} {format_values(changed)} -> skipped (DRY-RUN)", key=key, value=changed)
+    elif message.startswith("Would have"):
+        recorder.add("dry-run", record.getMessage())
 
 
 @contextmanager

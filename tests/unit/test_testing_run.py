@@ -144,6 +144,21 @@ DEPLOY = '''
         host.run_sync("scap lock --all")
 '''
 
+DEPOOL = '''
+    """Restart nginx on hosts depooled from it, one at a time (module API)."""
+    import argparse
+
+    def argument_parser():
+        parser = argparse.ArgumentParser()
+        parser.add_argument("cluster")
+        return parser
+
+    def run(args, spicerack):
+        node = spicerack.confctl("node")
+        cluster = spicerack.remote().query_confctl(node, cluster=args.cluster, service="nginx")
+        cluster.restart_services(["nginx"], ["nginx"], batch_size=1)
+'''
+
 CONNECT = '''
     """Open a socket to a remote address (module API)."""
     import socket
@@ -165,6 +180,7 @@ def tree(tmp_path_factory):
     (base / "cookbooks" / "demo" / "downtime.py").write_text(textwrap.dedent(DOWNTIME), encoding="utf-8")
     (base / "cookbooks" / "demo" / "reboot.py").write_text(textwrap.dedent(REBOOT), encoding="utf-8")
     (base / "cookbooks" / "demo" / "deploy.py").write_text(textwrap.dedent(DEPLOY), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "depool.py").write_text(textwrap.dedent(DEPOOL), encoding="utf-8")
     (base / "cookbooks" / "demo" / "connect.py").write_text(textwrap.dedent(CONNECT), encoding="utf-8")
     return base
 
@@ -308,10 +324,15 @@ class TestClients:
         plan_snapshot(result, "testing.demo.downtime")
 
     def test_dry_run_reads_only(self, tree, api_fleet):
-        """In DRY-RUN the clients skip their writes: only the reads reach the fleet."""
+        """In DRY-RUN the clients skip their writes, shown as skipped: only the reads reach the fleet."""
         result = run_cookbook("demo.downtime", ["A:web"], fleet=api_fleet, cookbooks_dir=tree)
         assert result.exit_code == 0
-        assert result.plan.http() == [("GET", "https://api.example.org/version", 200)]
+        assert result.plan.http() == [
+            ("GET", "https://api.example.org/version", 200),
+            ("POST", "https://alertmanager.example.org/api/v2/silences", None),
+            ("DELETE", "https://alertmanager.example.org/api/v2/silence/", None),
+        ]
+        assert result.plan.of_kind("dry-run")[0].details.startswith("Would have created a silence for 0:30:00")
         status = '/usr/local/bin/icinga-status -j "web[1-2]"'
         grep = r"grep -P '^\s*command_file\s*=.+' /etc/icinga/icinga.cfg"
         assert result.plan.commands(executed=True) == [grep, status, status]
@@ -378,6 +399,34 @@ class TestClients:
         result = run_cookbook("demo.deploy", dry_run=False, cookbooks_dir=tree)
         assert result.exit_code == EXCEPTION_RETCODE
         assert result.plan.lines[2] == "dns: CNAME deployment.example.org -> NXDOMAIN"
+
+    @pytest.fixture
+    def pooled_fleet(self, fleet):
+        """The web servers pooled in conftool."""
+        for host in ("web1", "web2"):
+            fleet.conftool(f"pools/eqiad/web/nginx/{host}", pooled="yes", weight=10)
+        return fleet
+
+    def test_conftool_depool_restart_repool(self, tree, pooled_fleet, plan_snapshot):
+        """Each host is depooled, restarted and repooled in turn: the conftool writes are in the plan."""
+        result = run_cookbook("demo.depool", ["web"], fleet=pooled_fleet, dry_run=False, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert result.plan.conftool() == [
+            ("pools/eqiad/web/nginx/web1", {"pooled": "no"}),
+            ("pools/eqiad/web/nginx/web1", {"pooled": "yes"}),
+            ("pools/eqiad/web/nginx/web2", {"pooled": "no"}),
+            ("pools/eqiad/web/nginx/web2", {"pooled": "yes"}),
+        ]
+        assert pooled_fleet.conftool_objects["pools/eqiad/web/nginx/web2"] == {"pooled": "yes", "weight": 10}
+        plan_snapshot(result, "testing.demo.depool")
+
+    def test_conftool_dry_run(self, tree, pooled_fleet):
+        """In DRY-RUN the writes are shown as skipped and the objects stay as they were."""
+        result = run_cookbook("demo.depool", ["web"], fleet=pooled_fleet, cookbooks_dir=tree)
+        assert result.exit_code == 0
+        assert result.plan.conftool(executed=True) == []
+        assert len(result.plan.conftool(executed=False)) == 4
+        assert result.plan.lines[2] == 'conftool: pools/eqiad/web/nginx/web1 pooled="no" -> skipped (DRY-RUN)'
 
     def test_normalized_lines(self):
         """Times and dates are normalized in the lines, not in the data."""
