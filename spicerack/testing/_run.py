@@ -345,7 +345,7 @@ def _install_conftool(state: RunState) -> None:
     """Make every conftool client of the run use the fleet's objects instead of etcd (for the rest of the run)."""
     if state.conftool_installed or state.stack is None:
         return
-    from conftool import backend  # noqa: PLC0415 - conftool is slow to import: only for runs that use it
+    from conftool import audit, backend  # noqa: PLC0415 - conftool is slow to import: only for runs that use it
 
     from spicerack.testing._conftool import FleetConftoolDriver  # noqa: PLC0415
 
@@ -353,7 +353,10 @@ def _install_conftool(state: RunState) -> None:
         self.config = config
         self.driver = FleetConftoolDriver(config, state.fleet, state.recorder)
 
+    quiet = logging.Logger("spicerack.testing.conftool_audit")  # not to syslog or stderr: the plan has the writes
+    quiet.addHandler(logging.NullHandler())
     state.stack.enter_context(mock.patch.object(backend.Backend, "__init__", init))
+    state.stack.enter_context(mock.patch.object(audit.auditlog, "logger", quiet))
     state.conftool_installed = True
 
 
