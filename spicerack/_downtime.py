@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def removed_after(remove: Callable[[], object], *, remove_on_error: bool) -> Iterator[None]:
+def removed_after(remove: Callable[[], object], *, remove_on_error: bool = False) -> Iterator[None]:
     """Run the body, then call ``remove``: always when the body completes, when it raises only if asked.
 
     Arguments:

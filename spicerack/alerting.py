@@ -36,21 +36,22 @@ class AlertingHosts:
 
     @contextmanager
     def downtimed(
-        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = True
+        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the hosts are downtimed on both systems.
 
-        The downtime is removed when the body ends, also when it raises (nothing is left behind), unless
-        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
+        The downtime is removed when the body completes. When the body raises, it is left in place (to expire at
+        the end of ``duration``) unless ``remove_on_error`` is set.
 
         Arguments:
             reason: why the hosts are downtimed.
             duration: how long the downtime lasts at most.
-            remove_on_error: remove the downtime also when the body raises (the default).
+            remove_on_error: remove the downtime also when the body raises.
 
         Raises:
             spicerack.alertmanager.AlertmanagerError: if the Alertmanager silence cannot be created or removed.
-            spicerack.icinga.IcingaError: if the Icinga downtime cannot be set or removed.
+            spicerack.icinga.IcingaError: if the Icinga downtime cannot be set.
+            spicerack.remote.RemoteExecutionError: if the Icinga commands fail.
 
         """
         downtime_id = self.downtime(reason, duration=duration)

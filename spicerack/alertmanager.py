@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 from cumin import NodeSet, nodeset_fromlist
 from requests import Response
@@ -33,13 +33,12 @@ from spicerack._downtime import removed_after
 from spicerack.administrative import Reason
 from spicerack.config import load_yaml_mapping
 from spicerack.exceptions import SpicerackError
+from spicerack.typing import TypeHosts
 
 logger = logging.getLogger(__name__)
 
 MatchersType = Sequence[Mapping[str, str | int | float | bool]]
 """A list of Alertmanager matchers: dicts with ``name``, ``value``, ``isRegex`` and optionally ``isEqual``."""
-TypeHosts: TypeAlias = NodeSet | Sequence[str]
-"""Target hosts: a :py:class:`cumin.NodeSet` or a sequence of host names."""
 PORT_REGEX: str = r"(\..+)?(:[0-9]+)?"
 """Appended to each host name in the ``instance`` matcher: an optional domain and an optional port."""
 HTTP_TIMEOUT: float = 2.0
@@ -119,18 +118,18 @@ class Alertmanager:
         *,
         matchers: MatchersType,
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = True,
+        remove_on_error: bool = False,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the alerts matching ``matchers`` are silenced.
 
-        The silence is removed when the body ends, also when it raises (nothing is left behind), unless
-        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
+        The silence is removed when the body completes. When the body raises, it is left in place (to expire at
+        the end of ``duration``) unless ``remove_on_error`` is set.
 
         Arguments:
             reason: why the alerts are silenced.
             matchers: the matchers of the silence; an alert is silenced when it matches all of them.
             duration: how long the silence lasts at most.
-            remove_on_error: remove the silence also when the body raises (the default).
+            remove_on_error: remove the silence also when the body raises.
 
         Raises:
             spicerack.alertmanager.AlertmanagerError: if the silence cannot be created or removed.
@@ -164,7 +163,7 @@ class Alertmanager:
         if duration <= timedelta(0):
             raise AlertmanagerError(f"The downtime duration must be positive, got {duration}")
 
-        start = datetime.now(UTC)
+        start = datetime.now().astimezone(UTC)  # Alertmanager gets UTC times, whatever the local time zone
         payload = {
             "matchers": [dict(matcher) for matcher in matchers],
             "startsAt": start.isoformat(),
@@ -180,7 +179,7 @@ class Alertmanager:
             return ""
 
         silence_id = _silence_id(response)
-        logger.info("Created silence ID %s", silence_id)
+        logger.info("Created silence ID %s for %s", silence_id, duration)
         return silence_id
 
     def remove_downtime(self, downtime_id: str) -> None:
@@ -308,8 +307,11 @@ class AlertmanagerHosts(Alertmanager):
                 f"Target hosts must be a NodeSet or a sequence of names, got the string {target_hosts!r}"
             )
 
-        hosts: TypeHosts = target_hosts if verbatim_hosts else [host.split(".")[0] for host in target_hosts]
-        self._target_hosts: NodeSet = hosts if isinstance(hosts, NodeSet) else nodeset_fromlist(hosts)
+        if verbatim_hosts and isinstance(target_hosts, NodeSet):
+            self._target_hosts: NodeSet = target_hosts.copy()
+        else:
+            names = list(target_hosts) if verbatim_hosts else [host.split(".")[0] for host in target_hosts]
+            self._target_hosts = nodeset_fromlist(names)
         if not self._target_hosts:
             raise AlertmanagerError("Got empty target hosts list.")
 
@@ -322,19 +324,19 @@ class AlertmanagerHosts(Alertmanager):
         *,
         matchers: MatchersType = (),
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = True,
+        remove_on_error: bool = False,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the alerts of the hosts are silenced.
 
-        The silence is removed when the body ends, also when it raises (nothing is left behind), unless
-        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
+        The silence is removed when the body completes. When the body raises, it is left in place (to expire at
+        the end of ``duration``) unless ``remove_on_error`` is set.
 
         Arguments:
             reason: why the hosts are silenced.
             matchers: further matchers, added to the one on the ``instance`` label built from the hosts (which
                 they cannot target themselves).
             duration: how long the silence lasts at most.
-            remove_on_error: remove the silence also when the body raises (the default).
+            remove_on_error: remove the silence also when the body raises.
 
         Raises:
             spicerack.alertmanager.AlertmanagerError: if the silence cannot be created or removed.

@@ -17,10 +17,12 @@ import logging
 import re
 import shlex
 import time
+from collections import UserDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +35,7 @@ from spicerack.config import load_yaml_mapping
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 from spicerack.remote import RemoteError, RemoteHosts
+from spicerack.typing import TypeHosts
 
 __all__ = [
     "ICINGA_DOMAIN",
@@ -44,8 +47,11 @@ __all__ = [
     "IcingaConfig",
     "IcingaError",
     "IcingaHosts",
+    "IcingaStatus",
     "IcingaStatusNotFoundError",
     "IcingaStatusParseError",
+    "ServiceStatus",
+    "TypeHosts",
     "load_icinga_config",
 ]
 
@@ -61,6 +67,19 @@ CONFIG_PATH: tuple[str, str] = ("icinga", "config.yaml")
 """Where the optional configuration is, below Spicerack's configuration directory."""
 
 logger = logging.getLogger(__name__)
+
+
+class IcingaStatus(Enum):
+    """The state of an Icinga service check, as Icinga numbers it."""
+
+    OK = 0
+    """The check passes."""
+    WARNING = 1
+    """The check is above its warning threshold."""
+    CRITICAL = 2
+    """The check fails."""
+    UNKNOWN = 3
+    """The check could not tell."""
 
 
 class IcingaError(SpicerackError):
@@ -135,6 +154,11 @@ class CommandFile(str):
     __slots__ = ()
     _command_files: ClassVar[dict[tuple[str, str], str]] = {}
 
+    @classmethod
+    def clear_cache(cls) -> None:
+        """Forget the command files read so far (they are read again on next use)."""
+        cls._command_files.clear()
+
     def __new__(cls, icinga_host: RemoteHosts, *, config_file: str = ICINGA_CONFIG_FILE) -> "CommandFile":
         """Read the ``command_file`` directive of the Icinga configuration on the master (once per host and file).
 
@@ -162,13 +186,38 @@ def _read_command_file(icinga_host: RemoteHosts, config_file: str) -> str:
     try:
         results = icinga_host.run_sync(command, is_safe=True, print_output=False, print_progress_bars=False)
         for _, output in results:
-            command_file = output.message().decode().splitlines()[-1].split("=", 1)[-1].strip()
+            lines = output.message().decode().splitlines()
+            command_file = lines[-1].split("=", 1)[-1].strip() if lines else ""
     except SpicerackError as e:
         raise IcingaError(f"Unable to read command_file configuration in {config_file}: {e}") from e
 
     if not command_file:
-        raise IcingaError(f"Empty or no value found for command_file configuration in {config_file}")
+        raise IcingaError(f"Unable to read command_file configuration in {config_file}: empty or no value found")
     return command_file
+
+
+class ServiceStatus(UserDict[str, Any]):
+    """The Icinga status of one service, as ``icinga-status`` reports it (``name``, ``status``, ...)."""
+
+    @property
+    def failed(self) -> bool:
+        """Whether the service is not OK (a service without a state is taken as unknown, so failed)."""
+        return IcingaStatus(int(self._status.get("current_state", IcingaStatus.UNKNOWN.value))) != IcingaStatus.OK
+
+    @property
+    def acked(self) -> bool:
+        """Whether the service's problem has been acknowledged."""
+        return str(self._status.get("problem_has_been_acknowledged", "0")) == "1"
+
+    @property
+    def downtimed(self) -> bool:
+        """Whether the service is in a downtime."""
+        return int(self._status.get("scheduled_downtime_depth", 0)) > 0
+
+    @property
+    def _status(self) -> Mapping[str, Any]:
+        status = self.get("status", {})
+        return status if isinstance(status, Mapping) else {}
 
 
 class HostStatus:
@@ -205,18 +254,23 @@ class HostStatus:
         self.optimal = optimal
         self.downtimed = downtimed
         self.notifications_enabled = notifications_enabled
-        self.failed_services_raw: list[Mapping[str, Any]] = list(failed_services or [])
-        self.services: list[Mapping[str, Any]] = list(services or [])
+        self.services: list[ServiceStatus] = [ServiceStatus(service) for service in (services or [])]
+        self.services += [ServiceStatus(service) for service in (failed_services or [])]
 
     @property
     def failed_services(self) -> list[str]:
         """The names of the services that are not OK."""
-        return [service["name"] for service in self.failed_services_raw]
+        return [service["name"] for service in self.services if service.failed]
 
     @property
-    def unacked_failed_services(self) -> list[str]:
-        """The names of the services that are not OK and whose problem has not been acknowledged."""
-        return [service["name"] for service in self.failed_services_raw if not _is_acknowledged(service)]
+    def acked_services(self) -> list[str]:
+        """The names of the services whose problem has been acknowledged."""
+        return [service["name"] for service in self.services if service.acked]
+
+    @property
+    def downtimed_services(self) -> list[str]:
+        """The names of the services that are in a downtime."""
+        return [service["name"] for service in self.services if service.downtimed]
 
     def __repr__(self) -> str:
         """Return a representation with the host's name, state and failed services."""
@@ -249,6 +303,16 @@ class HostsStatus(dict[str, HostStatus]):
         """The hosts that are down or unreachable."""
         return [status.name for status in self.values() if status.state != HostStatus.STATE_UP]
 
+    @property
+    def acked_services(self) -> dict[str, list[str]]:
+        """The names of the acknowledged services, by host, for the hosts that are not optimal."""
+        return {status.name: status.acked_services for status in self.values() if not status.optimal}
+
+    @property
+    def downtimed_services(self) -> dict[str, list[str]]:
+        """The names of the downtimed services, by host, for the hosts that are not optimal."""
+        return {status.name: status.downtimed_services for status in self.values() if not status.optimal}
+
 
 class IcingaHosts:
     """Downtime, recheck and inspect a set of hosts on Icinga."""
@@ -256,7 +320,7 @@ class IcingaHosts:
     def __init__(
         self,
         icinga_host: RemoteHosts,
-        target_hosts: NodeSet | Sequence[str],
+        target_hosts: TypeHosts,
         *,
         verbatim_hosts: bool = False,
         dry_run: bool = True,
@@ -270,7 +334,7 @@ class IcingaHosts:
             target_hosts: the hosts, as a NodeSet or a sequence of names.
             verbatim_hosts: use the host names as they are, instead of taking them as FQDNs and keeping the first
                 label only, as Icinga names the hosts.
-            dry_run: whether this is a DRY-RUN: the commands are then only logged.
+            dry_run: whether this is a DRY-RUN (the commands are skipped by ``icinga_host`` in DRY-RUN mode).
             config_file: Icinga's configuration file on the master, with the ``command_file`` directive.
             status_command: the ``icinga-status`` script on the master.
 
@@ -281,10 +345,10 @@ class IcingaHosts:
         """
         if isinstance(target_hosts, str):
             raise IcingaError(f"Target hosts must be a NodeSet or a sequence of names, got the string {target_hosts!r}")
-        names = list(target_hosts) if verbatim_hosts else [host.split(".")[0] for host in target_hosts]
         if verbatim_hosts and isinstance(target_hosts, NodeSet):
             self._target_hosts: NodeSet = target_hosts.copy()
         else:
+            names = list(target_hosts) if verbatim_hosts else [host.split(".")[0] for host in target_hosts]
             self._target_hosts = nodeset_fromlist(names)
         if not self._target_hosts:
             raise IcingaError("Got empty target hosts list.")
@@ -302,20 +366,20 @@ class IcingaHosts:
 
     @contextmanager
     def downtimed(
-        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = True
+        self, reason: Reason, *, duration: timedelta = timedelta(hours=4), remove_on_error: bool = False
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the hosts and their services are downtimed.
 
-        The downtime is removed when the body ends, also when it raises (nothing is left behind), unless
-        ``remove_on_error`` is False: then a raising body leaves it, to expire at the end of ``duration``.
+        The downtime is removed when the body completes. When the body raises, it is left in place (to expire at
+        the end of ``duration``) unless ``remove_on_error`` is set.
 
         Arguments:
             reason: why the hosts are downtimed.
             duration: how long the downtime lasts at most.
-            remove_on_error: remove the downtime also when the body raises (the default).
+            remove_on_error: remove the downtime also when the body raises.
 
         Raises:
-            spicerack.icinga.IcingaError: if the downtime cannot be set or removed.
+            spicerack.icinga.IcingaError: if the downtime cannot be set.
 
         """
         self.downtime(reason, duration=duration)
@@ -323,18 +387,17 @@ class IcingaHosts:
             yield
 
     def downtime(self, reason: Reason, *, duration: timedelta = timedelta(hours=4)) -> None:
-        """Downtime the hosts and all their services, starting now.
+        """Downtime the hosts and all their services, starting now, then check that Icinga applied it.
 
-        Nothing is downtimed if any host is unknown to Icinga; if the commands fail midway the downtime already
-        set is removed.
+        Nothing is downtimed if any host is unknown to Icinga. If Icinga does not report the hosts as downtimed
+        within two minutes, a warning is logged.
 
         Arguments:
             reason: why the hosts are downtimed: its author and text become the downtime's author and comment.
             duration: how long the downtime lasts, at least :py:data:`MIN_DOWNTIME_SECONDS`.
 
         Raises:
-            spicerack.icinga.IcingaError: if the duration is too short, some host is unknown to Icinga, or the
-                commands fail.
+            spicerack.icinga.IcingaError: if the duration is too short or some host is unknown to Icinga.
 
         """
         duration_seconds = _validated_duration(duration)
@@ -343,23 +406,16 @@ class IcingaHosts:
         except IcingaStatusNotFoundError as e:
             raise IcingaError(f"{e} - no hosts have been downtimed.") from e
 
-        logger.info("Scheduling downtime on Icinga server %s for hosts: %s", self._icinga_host, self._target_hosts)
+        logger.info(
+            "Scheduling downtime for %s on Icinga server %s for hosts: %s",
+            duration,
+            self._icinga_host,
+            self._target_hosts,
+        )
         downtime_args = _downtime_args(reason, duration_seconds)
-        try:
-            self._run_commands(
-                self._command_string(command, host, *downtime_args)
-                for command in ("SCHEDULE_HOST_DOWNTIME", "SCHEDULE_HOST_SVC_DOWNTIME")
-                for host in self._target_hosts
-            )
-        except IcingaError as e:
-            self._remove_partial_downtime(
-                [self._command_string("DEL_DOWNTIME_BY_HOST_NAME", host) for host in self._target_hosts]
-            )
-            raise IcingaError(f"Unable to downtime hosts {self._target_hosts}: {e}") from e
-
-        if self._dry_run:
-            logger.info("DRY-RUN: not verifying that the hosts got downtimed")
-            return
+        # SCHEDULE_HOST_SVC_DOWNTIME alone downtimes only the services: the host needs its own command.
+        self.run_icinga_command("SCHEDULE_HOST_DOWNTIME", *downtime_args)
+        self.run_icinga_command("SCHEDULE_HOST_SVC_DOWNTIME", *downtime_args)
         try:  # Icinga applies the commands asynchronously: check, but don't fail if it lags
             self.wait_for_downtimed()
         except IcingaCheckError as e:
@@ -373,7 +429,7 @@ class IcingaHosts:
         failure_message="Unable to verify all hosts got downtimed",
     )
     def wait_for_downtimed(self) -> None:
-        """Wait until Icinga reports every host as downtimed (retried for up to two minutes).
+        """Wait until Icinga reports every host as downtimed (retried for up to two minutes, once in DRY-RUN).
 
         Raises:
             spicerack.icinga.IcingaCheckError: if some hosts are still not downtimed.
@@ -390,15 +446,17 @@ class IcingaHosts:
         reason: Reason,
         *,
         duration: timedelta = timedelta(hours=4),
-        remove_on_error: bool = True,
+        remove_on_error: bool = False,
     ) -> Iterator[None]:
         """Run the body of the ``with`` statement while the services matching ``service_re`` are downtimed.
+
+        The downtime is removed when the body completes, and also when it raises if ``remove_on_error`` is set.
 
         Arguments:
             service_re: a regular expression matching the names of the services to downtime.
             reason: why the services are downtimed.
             duration: how long the downtime lasts at most.
-            remove_on_error: remove the downtime also when the body raises (the default).
+            remove_on_error: remove the downtime also when the body raises.
 
         Raises:
             spicerack.icinga.IcingaError: if the downtime cannot be set or removed.
@@ -420,7 +478,7 @@ class IcingaHosts:
 
         Raises:
             re.error: if ``service_re`` is not a valid regular expression.
-            spicerack.icinga.IcingaError: if no service matches, some host is unknown, or the commands fail.
+            spicerack.icinga.IcingaError: if no service matches or some host is unknown.
 
         """
         duration_seconds = _validated_duration(duration)
@@ -433,37 +491,31 @@ class IcingaHosts:
         if not matches:
             raise IcingaError(f'No services on {self._target_hosts} matched "{service_re}"')
 
-        unique_services = {name for _, name in matches}
-        matched_hosts = {hostname for hostname, _ in matches}
+        services_count = len({name for _, name in matches})
+        hosts_count = len({hostname for hostname, _ in matches})
         logger.info(
-            'Scheduling downtime on Icinga server %s for services "%s" for hosts: %s '
-            "(matched %d unique service names on %d hosts)",
+            'Scheduling downtime for %s on Icinga server %s for services "%s" for host%s: %s '
+            "(matched %d unique service name%s on %d host%s)",
+            duration,
             self._icinga_host,
             service_re,
+            _plural(len(self._target_hosts)),
             self._target_hosts,
-            len(unique_services),
-            len(matched_hosts),
+            services_count,
+            _plural(services_count),
+            hosts_count,
+            _plural(hosts_count),
         )
         downtime_args = _downtime_args(reason, duration_seconds)
-        try:
-            self._run_commands(
-                self._command_string("SCHEDULE_SVC_DOWNTIME", hostname, service, *downtime_args)
-                for hostname, service in matches
-            )
-        except IcingaError:
-            self._remove_partial_downtime(
-                [self._command_string("DEL_DOWNTIME_BY_HOST_NAME", hostname, service) for hostname, service in matches]
-            )
-            raise
+        for hostname, service in matches:
+            logger.debug('Downtiming "%s" on %s', service, hostname)
+        self._run_commands(
+            self._command_string("SCHEDULE_SVC_DOWNTIME", hostname, service, *downtime_args)
+            for hostname, service in matches
+        )
 
     def remove_downtime(self) -> None:
-        """Remove the downtimes of the hosts and of their services.
-
-        Raises:
-            spicerack.icinga.IcingaError: if the command fails.
-
-        """
-        logger.info("Removing downtime on Icinga server %s for hosts: %s", self._icinga_host, self._target_hosts)
+        """Remove the downtimes of the hosts and of their services."""
         self.run_icinga_command("DEL_DOWNTIME_BY_HOST_NAME")
 
     def remove_service_downtimes(self, service_re: str) -> None:
@@ -474,55 +526,59 @@ class IcingaHosts:
 
         Raises:
             re.error: if ``service_re`` is not a valid regular expression.
-            spicerack.icinga.IcingaError: if no service matches or the commands fail.
+            spicerack.icinga.IcingaError: if no service matches.
 
         """
         status = self.get_status(service_re)
         if not any(host.services for host in status.values()):
             raise IcingaError(f'No services on {self._target_hosts} matched "{service_re}"')
 
-        commands = [
-            self._command_string("DEL_DOWNTIME_BY_HOST_NAME", hostname, service["name"])
-            for hostname, host in status.items()
-            for service in host.services
-            if _downtime_depth(service)
-        ]
-        if not commands:
-            logger.info("No services downtimed, nothing to do.")
-            return
         logger.info(
             'Removing downtime on Icinga server %s for services "%s" for hosts: %s',
             self._icinga_host,
             service_re,
             self._target_hosts,
         )
+        # DEL_DOWNTIME_BY_HOST_NAME takes an optional service name after the host name.
+        commands = [
+            self._command_string("DEL_DOWNTIME_BY_HOST_NAME", hostname, service["name"])
+            for hostname, host in status.items()
+            for service in host.services
+            if service.downtimed
+        ]
+        if not commands:
+            logger.info("No services downtimed, nothing to do.")
+            return
         self._run_commands(commands)
 
     def recheck_all_services(self) -> None:
-        """Have Icinga check again, now, all the services of the hosts.
-
-        Raises:
-            spicerack.icinga.IcingaError: if the command fails.
-
-        """
+        """Have Icinga check again, now, the hosts and all their services."""
         self.run_icinga_command("SCHEDULE_FORCED_HOST_SVC_CHECKS", str(int(time.time())))
+        self.run_icinga_command("SCHEDULE_FORCED_HOST_CHECK", str(int(time.time())))
 
     def recheck_failed_services(self) -> None:
-        """Have Icinga check again, now, the services of the hosts that are not OK.
+        """Have Icinga check again, now, the hosts that are not optimal and their services that are not OK.
 
         Raises:
-            spicerack.icinga.IcingaError: if the status cannot be read or the commands fail.
+            spicerack.icinga.IcingaError: if the status cannot be read.
 
         """
         status = self.get_status()
         if status.optimal:
             return
-        now = str(int(time.time()))
-        self._run_commands(
-            self._command_string("SCHEDULE_FORCED_SVC_CHECK", hostname, service, now)
+
+        self.run_icinga_command("SCHEDULE_FORCED_HOST_CHECK", str(int(time.time())))
+        commands = [
+            self._command_string("SCHEDULE_FORCED_SVC_CHECK", hostname, service, str(int(time.time())))
             for hostname, failed in status.failed_services.items()
             for service in failed
-        )
+        ]
+        if not commands:
+            logger.debug(
+                "Status not optimal, with no failed service, for hosts: %s, status: %s", self._target_hosts, status
+            )
+            return
+        self._run_commands(commands)
 
     def run_icinga_command(self, command: str, *args: str) -> None:
         """Send an external command to Icinga for each host: ``COMMAND;<host>;<args...>``.
@@ -533,9 +589,6 @@ class IcingaHosts:
         Arguments:
             command: the Icinga external command (e.g. ``SCHEDULE_FORCED_HOST_CHECK``).
             *args: its arguments after the host name.
-
-        Raises:
-            spicerack.icinga.IcingaError: if the command fails.
 
         See Also:
             https://icinga.com/docs/icinga1/latest/en/extcommands2.html
@@ -574,58 +627,51 @@ class IcingaHosts:
             raise IcingaError("Unable to get the status for the given hosts, no output from icinga-status")
         return _parse_status(output)
 
-    def wait_for_optimal(self, *, skip_acked: bool = False) -> None:
+    def wait_for_optimal(self, *, skip_acked: bool = False, skip_downtimed: bool = False) -> None:
         """Have the failed services checked again, then wait until all hosts are optimal (up to about six minutes).
 
         Arguments:
             skip_acked: consider optimal also the services that are not OK but whose problem was acknowledged.
+            skip_downtimed: consider optimal also the services that are not OK but are downtimed.
 
         Raises:
             spicerack.icinga.IcingaError: if the hosts are still not optimal at the end.
 
         """
-        self.recheck_failed_services()
-        self._check_optimal(skip_acked)
 
-    @retry(tries=15, delay=timedelta(seconds=3), backoff_mode="linear", exceptions=(IcingaError,))
-    def _check_optimal(self, skip_acked: bool) -> None:
-        """Raise IcingaError unless every host is up with all its (unacknowledged) services OK."""
-        status = self.get_status()
-        failed = [f"{name}:DOWN" for name in status.failed_hosts]
-        for name, host in status.items():
-            services = host.unacked_failed_services if skip_acked else host.failed_services
-            if services:
-                failed.append(f"{name}:{','.join(services)}")
-        if failed:
-            raise IcingaError(f"Not all services are recovered: {' '.join(failed)}")
+        # Not a method: the retries are the same in DRY-RUN, the status being real.
+        @retry(tries=15, delay=timedelta(seconds=3), backoff_mode="linear", exceptions=(IcingaError,))
+        def check() -> None:
+            status = self.get_status()
+            if status.optimal:
+                return
+            failed = {}
+            for hostname, services in status.failed_services.items():
+                skipped = set(status.acked_services[hostname]) if skip_acked else set()
+                if skip_downtimed:
+                    skipped.update(status.downtimed_services[hostname])
+                still_failed = [service for service in services if service not in skipped]
+                if still_failed or not (skip_acked or skip_downtimed):
+                    failed[hostname] = still_failed
+            if failed:
+                details = " ".join(f"{hostname}:{','.join(services)}" for hostname, services in failed.items())
+                raise IcingaError(f"Not all services are recovered: {details}")
+
+        self.recheck_failed_services()
+        check()
 
     def _command_string(self, *fields: str) -> str:
         """Return the shell command writing one external command, made of ``fields``, to Icinga's command file."""
-        line = f"[{int(time.time())}] {';'.join(fields)}"
-        write = f"printf '%s\\n' {shlex.quote(line)} > {shlex.quote(str(self._command_file))}"
-        return f"bash -c {shlex.quote(write)}"
+        line = f'echo -n "[{int(time.time())}] {";".join(fields)}" > {self._command_file} '
+        return f"bash -c {shlex.quote(line)}"
 
     def _run_commands(self, commands: Iterator[str] | Sequence[str]) -> None:
-        """Run the given command strings on the master, one after the other (skipped in DRY-RUN)."""
-        command_list = list(commands)
-        if not command_list:
-            return
-        if self._dry_run:
-            logger.info("DRY-RUN: would have sent %d commands to Icinga on %s", len(command_list), self._icinga_host)
-            logger.debug("DRY-RUN: skipped commands: %s", command_list)
-            return
-        try:
-            self._icinga_host.run_sync(*command_list, print_output=False, print_progress_bars=False)
-        except RemoteError as e:
-            raise IcingaError(f"Unable to send the commands to Icinga on {self._icinga_host}: {e}") from e
+        """Run the command strings on the master in one go (skipped by the master's RemoteHosts in DRY-RUN)."""
+        self._icinga_host.run_sync(*commands, print_output=False, print_progress_bars=False)
 
-    def _remove_partial_downtime(self, removal_commands: list[str]) -> None:
-        """Best effort removal of a downtime whose scheduling failed midway."""
-        logger.warning("Removing the downtime set before the failure on %s", self._target_hosts)
-        try:
-            self._run_commands(removal_commands)
-        except IcingaError as e:
-            logger.error("Unable to remove the partial downtime of %s: %s", self._target_hosts, e)
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def _validated_duration(duration: timedelta) -> int:
@@ -671,23 +717,5 @@ def _parse_status(output: str) -> HostsStatus:
                 for hostname, host in status.items()
             }
         )
-    except (TypeError, AttributeError) as e:
+    except (TypeError, AttributeError, ValueError) as e:
         raise IcingaStatusParseError(f"Unable to parse Icinga status: {e}") from e
-
-
-def _service_status(service: Mapping[str, Any]) -> Mapping[str, Any]:
-    status = service.get("status")
-    return status if isinstance(status, Mapping) else {}
-
-
-def _is_acknowledged(service: Mapping[str, Any]) -> bool:
-    """Whether a failed service's problem has been acknowledged, as Icinga's status reports it."""
-    return str(_service_status(service).get("problem_has_been_acknowledged", "0")) not in ("0", "", "False")
-
-
-def _downtime_depth(service: Mapping[str, Any]) -> int:
-    """How many downtimes a service is in, as Icinga's status reports it."""
-    try:
-        return int(_service_status(service).get("scheduled_downtime_depth", 0))
-    except (TypeError, ValueError):
-        return 0

@@ -169,16 +169,24 @@ def test_downtimed_keeps_the_silence_when_the_body_raises_if_asked(
     hosts.remove_downtime(silence["id"])
 
 
-def test_downtimed_removes_the_silence_when_the_body_raises(
+def test_downtimed_keeps_the_silence_when_the_body_raises_unless_asked(
     spicerack: Spicerack, alertmanager_server: AlertmanagerServer, reason: Reason
 ) -> None:
-    hosts = spicerack.alertmanager_hosts(["am-host6002"])
-
-    with pytest.raises(RuntimeError, match="maintenance failed"), hosts.downtimed(reason):
-        assert len(alertmanager_server.active_silences(reason.reason)) == 1
+    kept = spicerack.alertmanager_hosts(["am-host6002"])
+    with pytest.raises(RuntimeError, match="maintenance failed"), kept.downtimed(reason):
         raise RuntimeError("maintenance failed")
-
     (silence,) = alertmanager_server.silences(reason.reason)
+    assert silence["status"]["state"] == "active"
+    second_reason = Reason(f"{reason.reason} removed", "tester", "cumin1001")
+
+    removed = spicerack.alertmanager_hosts(["am-host6003"])
+    with (
+        pytest.raises(RuntimeError, match="maintenance failed"),
+        removed.downtimed(second_reason, remove_on_error=True),
+    ):
+        assert len(alertmanager_server.active_silences(second_reason.reason)) == 1
+        raise RuntimeError("maintenance failed")
+    (silence,) = alertmanager_server.silences(second_reason.reason)
     assert silence["status"]["state"] == "expired"
 
 

@@ -58,14 +58,14 @@ def test_downtimed_sets_icinga_first_and_removes_both():
     assert recorder.calls[2:] == ["icinga.remove", "am.remove:silence-1"]
 
 
-def test_downtimed_removes_the_downtime_on_error_unless_asked():
+def test_downtimed_keeps_the_downtime_on_error_unless_asked():
     hosts, recorder = alerting()
-    with pytest.raises(ValueError, match="body"), hosts.downtimed(REASON, remove_on_error=False):
+    with pytest.raises(ValueError, match="body"), hosts.downtimed(REASON):
         raise ValueError("body")
     assert recorder.calls == ["icinga.downtime", "am.downtime"]
 
     hosts, recorder = alerting()
-    with pytest.raises(ValueError, match="body"), hosts.downtimed(REASON):
+    with pytest.raises(ValueError, match="body"), hosts.downtimed(REASON, remove_on_error=True):
         raise ValueError("body")
     assert recorder.calls[2:] == ["icinga.remove", "am.remove:silence-1"]
 

@@ -2,11 +2,13 @@
 
 import logging
 import re
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from cumin import nodeset
 
@@ -245,3 +247,38 @@ def test_config_errors(tmp_path: Path, content: Any, instance_name: str, message
         alertmanager_from_config(tmp_path, instance_name)
 
     assert "\n" not in str(error.value)
+
+
+class _RecordingSession:
+    """Stands in for the HTTP session: records the requests and answers a silence ID."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+
+    def request(self, method: str, url: str, json: Any = None) -> Any:
+        self.requests.append((method, url, json))
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"silenceID": "abc"}'
+        return response
+
+
+def test_silence_times_are_sent_in_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30, no daylight saving
+    time.tzset()
+    try:
+        hosts = _hosts(["host1001"], dry_run=False)
+        session = _RecordingSession()
+        hosts._http_session = session  # type: ignore[assignment]
+
+        assert hosts.downtime(REASON, duration=timedelta(hours=2)) == "abc"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+    payload = session.requests[0][2]
+    start = datetime.fromisoformat(payload["startsAt"])
+    assert payload["startsAt"].endswith("+00:00")
+    assert payload["endsAt"].endswith("+00:00")
+    assert datetime.fromisoformat(payload["endsAt"]) - start == timedelta(hours=2)
+    assert abs(datetime.now(UTC) - start) < timedelta(minutes=5)

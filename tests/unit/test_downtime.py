@@ -37,5 +37,13 @@ def test_removed_on_error_only_if_asked_and_the_error_goes_on(remove_on_error, e
         Service.downtimed,
     ],
 )
-def test_every_downtimed_removes_on_error_by_default(method):
-    assert inspect.signature(method).parameters["remove_on_error"].default is True
+def test_every_downtimed_keeps_the_downtime_on_error_by_default(method):
+    # As the reference: an operator looks into the failure while the hosts are still silenced.
+    assert inspect.signature(method).parameters["remove_on_error"].default is False
+
+
+def test_the_shared_helper_keeps_the_downtime_on_error_by_default():
+    removed = []
+    with pytest.raises(ValueError, match="failed"), removed_after(lambda: removed.append(1)):
+        raise ValueError("failed")
+    assert removed == []

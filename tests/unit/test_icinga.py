@@ -1,5 +1,6 @@
 """Unit tests of spicerack.icinga: status parsing, configuration, command strings, validation before any command."""
 
+import inspect
 import itertools
 import json
 import subprocess
@@ -12,11 +13,14 @@ from spicerack.administrative import Reason
 from spicerack.icinga import (
     ICINGA_CONFIG_FILE,
     CommandFile,
+    HostsStatus,
     HostStatus,
     IcingaError,
     IcingaHosts,
+    IcingaStatus,
     IcingaStatusNotFoundError,
     IcingaStatusParseError,
+    ServiceStatus,
     load_icinga_config,
 )
 from spicerack.remote import RemoteExecutionError
@@ -42,9 +46,17 @@ def host_status(name, *, state="UP", failed=(), acked=(), downtimed=False):
     }
 
 
+def _last():
+    return _LAST[0]
+
+
+_LAST = [0]
+
+
 def icinga_hosts(targets=("host1.example.org", "host2.example.org"), outputs=(), **kwargs):
     """An IcingaHosts on a stub master whose first answer is the command_file directive (a unique path per test)."""
     unique = next(_UNIQUE)
+    _LAST[0] = unique
     master = StubRemoteHosts("icinga1", [f"command_file=/var/run/icinga-{unique}.cmd", *outputs])
     return IcingaHosts(master, list(targets), config_file=f"/etc/icinga-{unique}.cfg", **kwargs), master
 
@@ -88,12 +100,37 @@ def test_status_command_options():
         icinga.get_status("(")
 
 
-def test_unacked_failed_services():
+def test_acked_and_downtimed_services():
     fields = host_status("h", failed=["a", "b"], acked=["a"])
     del fields["extra_key_from_a_newer_script"]
+    fields["failed_services"][1]["status"]["scheduled_downtime_depth"] = 1
+    fields["services"] = [{"name": "ok", "status": {"current_state": 0}}]
     status = HostStatus(**fields)
+
     assert status.failed_services == ["a", "b"]
-    assert status.unacked_failed_services == ["b"]
+    assert status.acked_services == ["a"]
+    assert status.downtimed_services == ["b"]
+    assert [service["name"] for service in status.services] == ["ok", "a", "b"]
+    assert all(isinstance(service, ServiceStatus) for service in status.services)
+    hosts = HostsStatus({"h": status})
+    assert hosts.acked_services == {"h": ["a"]}
+    assert hosts.downtimed_services == {"h": ["b"]}
+
+
+@pytest.mark.parametrize(
+    ("status", "failed", "acked", "downtimed"),
+    [
+        ({}, True, False, False),
+        ({"current_state": 0}, False, False, False),
+        ({"current_state": 1, "problem_has_been_acknowledged": "1"}, True, True, False),
+        ({"current_state": 2, "scheduled_downtime_depth": 2}, True, False, True),
+    ],
+)
+def test_service_status(status, failed, acked, downtimed):
+    service = ServiceStatus({"name": "svc", "status": status})
+
+    assert (service.failed, service.acked, service.downtimed) == (failed, acked, downtimed)
+    assert IcingaStatus(status.get("current_state", 3)).name in {"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
 
 def test_target_hosts_are_short_names_unless_verbatim():
@@ -112,7 +149,7 @@ def test_bad_targets(targets, message):
 def test_command_file_needs_a_single_host_and_a_directive():
     with pytest.raises(IcingaError, match="must match a single host"):
         CommandFile(StubRemoteHosts("icinga[1-2]"))
-    with pytest.raises(IcingaError, match="Empty or no value found"):
+    with pytest.raises(IcingaError, match=r"Unable to read command_file configuration in /etc/none\.cfg: empty"):
         CommandFile(StubRemoteHosts("icinga-none", [None]), config_file="/etc/none.cfg")
     failure = RemoteExecutionError(1, "grep failed")
     with pytest.raises(IcingaError, match=r"Unable to read command_file configuration in /etc/x\.cfg"):
@@ -125,6 +162,9 @@ def test_command_file_is_cached_per_host_and_file():
     assert CommandFile(master) == "/a.cmd"
     assert CommandFile(master, config_file="/other.cfg") == "/b.cmd"
     assert master.commands[0] == f"grep -P '^\\s*command_file\\s*=.+' {ICINGA_CONFIG_FILE}"
+    CommandFile.clear_cache()
+    master.outputs.append("command_file=/c.cmd")
+    assert CommandFile(master) == "/c.cmd"
 
 
 @pytest.mark.parametrize("duration", [timedelta(seconds=59), timedelta(0), timedelta(minutes=-1)])
@@ -137,30 +177,116 @@ def test_too_short_downtime_sends_nothing(duration):
     assert len(master.calls) == 1  # Only the command file lookup
 
 
-def test_failed_downtime_is_cleaned_up():
+def test_downtime_checks_status_sends_host_then_services_and_waits(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 1700000000)
+    before = json.dumps({"host1": host_status("host1")})
+    after = json.dumps({"host1": host_status("host1", downtimed=True)})
+    icinga, master = icinga_hosts(["host1"], outputs=[before, None, None, after], dry_run=False)
+
+    icinga.downtime(REASON, duration=timedelta(minutes=2))
+
+    args = "1700000000;1700000120;1;0;120;user@cumin1001;maintenance"
+    assert [len(commands) for commands, _ in master.calls[1:]] == [1, 1, 1, 1]
+    assert master.commands[2] == (
+        f"bash -c 'echo -n \"[1700000000] SCHEDULE_HOST_DOWNTIME;host1;{args}\" > /var/run/icinga-{_last()}.cmd '"
+    )
+    assert "SCHEDULE_HOST_SVC_DOWNTIME;host1;" in master.commands[3]
+    assert master.commands[4].endswith('-j "host1"')
+    assert master.calls[2][1] == {"print_output": False, "print_progress_bars": False}
+
+
+def test_failed_downtime_command_raises_the_remote_error():
     ok = json.dumps({"host1": host_status("host1")})
-    icinga, master = icinga_hosts(["host1"], outputs=[ok, RemoteExecutionError(2, "write failed"), None], dry_run=False)
-    with pytest.raises(IcingaError, match="Unable to downtime hosts host1"):
+    icinga, master = icinga_hosts(["host1"], outputs=[ok, RemoteExecutionError(2, "write failed")], dry_run=False)
+
+    with pytest.raises(RemoteExecutionError, match="write failed"):
         icinga.downtime(REASON)
-    assert "DEL_DOWNTIME_BY_HOST_NAME;host1" in master.commands[-1]
+    assert len(master.calls) == 3  # command file, status, the failed command: nothing else
 
 
-def test_dry_run_sends_no_command():
+def test_dry_run_passes_the_commands_to_the_dry_run_master_and_checks_once(caplog):
     ok = json.dumps({"host1": host_status("host1")})
-    icinga, master = icinga_hosts(["host1"], outputs=[ok])
+    icinga, master = icinga_hosts(["host1"], outputs=[ok, None, None, ok])
+
     icinga.downtime(REASON)
-    icinga.remove_downtime()
+
+    assert len(master.calls) == 5  # command file, status, two commands (skipped by the master), one check
+    assert "Some hosts are not yet downtimed: ['host1']" in caplog.text
+
+
+def test_recheck_all_services_rechecks_the_host_too(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 1700000000)
+    icinga, master = icinga_hosts(["host1"], dry_run=False)
+
     icinga.recheck_all_services()
-    assert len(master.calls) == 2  # command file and status: both read-only
+
+    assert ["SCHEDULE_FORCED_HOST_SVC_CHECKS;host1;1700000000" in master.commands[1]] == [True]
+    assert "SCHEDULE_FORCED_HOST_CHECK;host1;1700000000" in master.commands[2]
 
 
-def test_command_string_survives_the_shell(tmp_path):
+def test_recheck_failed_services_rechecks_the_hosts_then_the_services():
+    status = json.dumps({"host1": host_status("host1", failed=["ssh", "disk"])})
+    icinga, master = icinga_hosts(["host1"], outputs=[status], dry_run=False)
+
+    icinga.recheck_failed_services()
+
+    assert "SCHEDULE_FORCED_HOST_CHECK;host1;" in master.commands[2]
+    assert ["SCHEDULE_FORCED_SVC_CHECK;host1;ssh;" in master.commands[3]] == [True]
+    assert "SCHEDULE_FORCED_SVC_CHECK;host1;disk;" in master.commands[4]
+    assert len(master.calls[-1][0]) == 2  # both services in one run
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "Not all services are recovered: host1:ssh,disk$"),
+        ({"skip_acked": True}, "Not all services are recovered: host1:disk$"),
+        ({"skip_downtimed": True}, "Not all services are recovered: host1:ssh$"),
+    ],
+)
+def test_wait_for_optimal_skips_acked_and_downtimed_services(monkeypatch, kwargs, message):
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    fields = host_status("host1", failed=["ssh", "disk"], acked=["ssh"])
+    fields["failed_services"][1]["status"]["scheduled_downtime_depth"] = 1
+    icinga, _ = icinga_hosts(["host1"], outputs=[json.dumps({"host1": fields})] * 20, dry_run=False)
+
+    with pytest.raises(IcingaError, match=message):
+        icinga.wait_for_optimal(**kwargs)
+
+
+def test_wait_for_optimal_skipping_both_passes(monkeypatch):
+    fields = host_status("host1", failed=["ssh", "disk"], acked=["ssh"])
+    fields["failed_services"][1]["status"]["scheduled_downtime_depth"] = 1
+    status = json.dumps({"host1": fields})
+    # Status, the host recheck, the services recheck, status again
+    icinga, master = icinga_hosts(["host1"], outputs=[status, None, None, status], dry_run=False)
+    monkeypatch.setattr("time.sleep", lambda seconds: pytest.fail("no retry expected"))
+
+    icinga.wait_for_optimal(skip_acked=True, skip_downtimed=True)
+
+    assert master.outputs == []
+
+
+@pytest.mark.parametrize("method", [IcingaHosts.downtimed, IcingaHosts.services_downtimed])
+def test_downtime_is_kept_on_error_by_default(method):
+    assert inspect.signature(method).parameters["remove_on_error"].default is False
+
+
+def test_type_hosts_is_exported():
+    from spicerack import icinga, typing
+
+    assert icinga.TypeHosts is typing.TypeHosts
+
+
+def test_command_string_is_an_echo_whose_reason_the_shell_expands(tmp_path):
     icinga, _ = icinga_hosts(["host1"])
-    icinga._command_file = str(tmp_path / "icinga cmd")
-    text = 'it\'s $HOME `id` "quoted"; and more \\ stuff'
-    subprocess.run(icinga._command_string("ADD_HOST_COMMENT", "host1", text), shell=True, check=True)
-    written = (tmp_path / "icinga cmd").read_text()
-    assert written.endswith(f"] ADD_HOST_COMMENT;host1;{text}\n")
+    icinga._command_file = str(tmp_path / "icinga.cmd")
+    text = "it's $REASON_VAR; and more"
+    subprocess.run(
+        icinga._command_string("ADD_HOST_COMMENT", "host1", text), shell=True, check=True, env={"REASON_VAR": "X"}
+    )
+    written = (tmp_path / "icinga.cmd").read_text()
+    assert written.endswith("] ADD_HOST_COMMENT;host1;it's X; and more")
     assert written.startswith("[")
 
 
@@ -184,13 +310,3 @@ def test_load_icinga_config(tmp_path):
         config.write_text(content)
         with pytest.raises(IcingaError, match=message):
             load_icinga_config(tmp_path)
-
-
-def test_failed_service_downtime_is_cleaned_up():
-    status = host_status("host1")
-    status["services"] = [{"name": "ssh", "status": {"scheduled_downtime_depth": 0}}]
-    outputs = [json.dumps({"host1": status}), RemoteExecutionError(2, "write failed"), None]
-    icinga, master = icinga_hosts(["host1"], outputs=outputs, dry_run=False)
-    with pytest.raises(IcingaError, match="Unable to send the commands"):
-        icinga.downtime_services("ssh", REASON)
-    assert "DEL_DOWNTIME_BY_HOST_NAME;host1;ssh" in master.commands[-1]
