@@ -194,6 +194,7 @@ class TestYaml:
             "  - command: hostname\n    output: name\n"
             "  - pattern: 'apt-get .*'\n    exit_code: 100\n    on: h2\n    times: 1\n"
             "dns:\n  - {name: h1.example.org., type: A, values: [10.0.0.1]}\n"
+            "conftool:\n  pools/eqiad/web/nginx/h1: {pooled: 'yes'}\n"
             "http:\n  - {method: GET, pattern: 'https://api/.*', status: 201, text: ok, times: 1}\n",
             encoding="utf-8",
         )
@@ -206,6 +207,7 @@ class TestYaml:
             remote.query("h[1-2]").run_sync("apt-get update")
         assert error.value.failed_hosts == NodeSet("h2")
         assert fleet.dns_records == {("h1.example.org", "A"): ["10.0.0.1"]}
+        assert fleet.conftool_objects == {"pools/eqiad/web/nginx/h1": {"pooled": "yes"}}
         assert fleet.answer_http("get", "https://api/x") == (201, "ok")
         assert fleet.answer_http("get", "https://api/x")[0] == 404
 
@@ -224,3 +226,53 @@ class TestYaml:
         """Unknown keys, a reply without (or with both) command and pattern, or a non-mapping raise."""
         with pytest.raises(FleetError):
             Fleet.from_yaml(text)
+
+
+class TestConftoolDriver:
+    """The in-memory conftool driver on the fleet's objects."""
+
+    @pytest.fixture
+    def driver(self):
+        """A driver on two pooled nodes, and its recorder."""
+        from conftool import configuration
+
+        from spicerack.testing._conftool import FleetConftoolDriver
+
+        fleet = Fleet().conftool("pools/eqiad/web/nginx/web1", pooled="yes").conftool("pools/eqiad/web/nginx/web2")
+        recorder = Recorder()
+        return FleetConftoolDriver(configuration.Config(), fleet, recorder), fleet, recorder
+
+    def test_reads(self, driver):
+        """Reads by relative or absolute key, directories, listings."""
+        drv, _, _ = driver
+        assert drv.read("pools/eqiad/web/nginx/web1").data == {"pooled": "yes"}
+        assert drv.read("/conftool/v1/pools/eqiad/web/nginx/web1").data == {"pooled": "yes"}
+        assert drv.read("pools/eqiad") is None
+        assert drv.is_dir("pools/eqiad/web") and not drv.is_dir("pools/eqiad/web/nginx/web1")
+        assert [name for name, value in drv.ls("pools/eqiad/web/nginx")] == ["web1", "web2"]
+        assert drv.ls("pools") == [("eqiad", None)]
+        assert drv.all_keys("pools/eqiad") == [["web", "nginx", "web1"], ["web", "nginx", "web2"]]
+        assert drv.all_data("pools/eqiad/web/nginx") == [("web1", {"pooled": "yes"}), ("web2", {})]
+
+    def test_writes_recorded(self, driver):
+        """Writes merge and record only what changed; compare-and-swap and deletions check the current state."""
+        from conftool import drivers
+
+        drv, fleet, recorder = driver
+        drv.write("pools/eqiad/web/nginx/web1", {"pooled": "no", "weight": 1})
+        drv.write("pools/eqiad/web/nginx/web1", {"pooled": "no", "weight": 2})
+        with pytest.raises(drivers.ConflictError):
+            drv.compare_and_swap("pools/eqiad/web/nginx/web2", {"a": 1})
+        with pytest.raises(drivers.NotFoundError):
+            drv.compare_and_swap("pools/x", {"a": 1}, drv.read("pools/eqiad/web/nginx/web2"))
+        drv.compare_and_swap("pools/x", {"a": 1})
+        drv.delete("pools/x")
+        with pytest.raises(drivers.NotFoundError):
+            drv.read("pools/x")
+        assert fleet.conftool_objects["pools/eqiad/web/nginx/web1"] == {"pooled": "no", "weight": 2}
+        assert recorder.plan.lines == [
+            'conftool: pools/eqiad/web/nginx/web1 pooled="no" weight=1 -> ok',
+            "conftool: pools/eqiad/web/nginx/web1 weight=2 -> ok",
+            "conftool: pools/x a=1 -> ok",
+            "conftool: delete pools/x -> ok",
+        ]
