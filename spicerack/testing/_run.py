@@ -238,7 +238,12 @@ def run_cookbook(
     Returns:
         The exit code, the plan, the fleet and the log lines.
 
+    Raises:
+        TypeError: if ``args`` is a string instead of a sequence of arguments.
+
     """
+    if isinstance(args, str):
+        raise TypeError(f"The arguments must be a sequence of strings, like sys.argv, got the string {args!r}")
     fleet = fleet if fleet is not None else Fleet()
     recorder = Recorder()
     state = RunState(fleet, recorder, dry_run)

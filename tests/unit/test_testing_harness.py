@@ -107,3 +107,15 @@ def test_not_found():
     """A missing cookbook exits with the runner's not-found code."""
     result = run_cookbook("examples.nothing", cookbooks_dir=TREE)
     assert result.exit_code == NOT_FOUND_RETCODE
+
+
+def test_args_must_be_a_sequence():
+    """A string of arguments is refused: argparse would take each character as an argument."""
+    with pytest.raises(TypeError, match="sequence of strings"):
+        run_cookbook("examples.hello", "--name Ada", cookbooks_dir=TREE)
+
+
+def test_file_path_name():
+    """A cookbook given by its file path runs as by its dotted name, as with the cookbook command."""
+    result = run_cookbook("examples/hello.py", ["--name", "Ada"], cookbooks_dir=TREE)
+    assert result.plan.sal()[0] == "START - Cookbook examples.hello"
