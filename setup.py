@@ -50,6 +50,7 @@ setup(
         "conftool>=6.0,<7",
         "dnspython>=2.0",
         "GitPython>=3.1.30",
+        "argcomplete>=3",  # shell completion of the cookbook command (imported only when completing)
         # The reference installs these client libraries and real cookbooks import them directly.
         "kafka-python~=2.0.2",
         "kubernetes==22.6.*; python_version=='3.11'",

@@ -1,0 +1,454 @@
+"""The run journal: one JSON line per cookbook run, in ``journal.jsonl`` beside the logs, and its history.
+
+Every cookbook run (the one given on the command line, those selected in the menu and those started with
+``spicerack.run_cookbook()``) appends one line when it ends; ``--help`` and listings do not. A line is a JSON
+object with the fields of :py:data:`ENTRY_FIELDS`. Values of arguments that look secret, or that the configuration
+names as secret (``journal_secret_arguments``), are written as ``***``.
+
+Lines are appended with one ``write()`` each on a file opened with ``O_APPEND``, while holding an exclusive
+``flock`` on ``journal.jsonl.lock``: concurrent runs never interleave nor lose lines, and the journal rotates as
+the log files do (at :py:data:`spicerack._log.LOG_FILE_MAX_BYTES`, keeping
+:py:data:`spicerack._log.LOG_FILE_BACKUPS` copies named ``journal.jsonl.1``, ``.2``...).
+
+Nothing is recorded until :py:func:`activate` is called (the ``cookbook`` command does it once the logs are set
+up), so that cookbooks run by other means (tests, the harness) leave no journal.
+"""
+
+import contextlib
+import fcntl
+import functools
+import json
+import logging
+import os
+import re
+import shlex
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from spicerack import _log
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE_NAME = "journal.jsonl"
+"""The journal's file name, in the ``logs_base_dir`` of the configuration."""
+SECRET_ARGUMENTS_CONFIG_KEY = "journal_secret_arguments"  # noqa: S105 - a key name
+"""Configuration key: the options (e.g. ``--db-pass``) whose values the journal must never hold."""
+REDACTED = "***"
+"""What the journal writes instead of a secret value."""
+SUMMARY_MARKER = "__COOKBOOK_SUMMARY__"
+"""Prefix of the DEBUG log line holding the run's journal entry, logged beside ``__COOKBOOK_STATS__``."""
+ENTRY_FIELDS = (
+    "run_id",
+    "parent_run_id",
+    "start",
+    "end",
+    "duration",
+    "user",
+    "host",
+    "pid",
+    "cookbook",
+    "args",
+    "dry_run",
+    "reason",
+    "task_id",
+    "exit_code",
+    "status",
+    "log_files",
+)
+"""The fields of a journal line, in the order they are written."""
+
+_SECRET_OPTION = re.compile(r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|auth", re.I)
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class JournalError(Exception):
+    """The journal cannot be read."""
+
+
+class _Item(Protocol):
+    full_name: str
+    args: Sequence[str]
+    spicerack: Any
+
+    @property
+    def status(self) -> str: ...
+
+
+_ItemT = TypeVar("_ItemT", bound=_Item)
+
+
+# --- recording -----------------------------------------------------------------------------------------------
+
+
+def redact_args(args: Sequence[str], secret_options: Iterable[str] = ()) -> list[str]:
+    """Return the arguments with the values of secret-looking (or listed) options replaced by ``***``.
+
+    An option is secret when its name (``--db-password``, ``--api-key``, ``--token``...) looks like one, or when
+    it is in ``secret_options``. Its value is the rest of ``--option=value``, or else the next argument.
+
+    Arguments:
+        args: the command line arguments of the cookbook.
+        secret_options: more option names whose values are secret, e.g. ``["--pin", "-k"]``.
+
+    """
+    listed = set(secret_options)
+    redacted: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            redacted.append(REDACTED)
+            hide_next = False
+            continue
+        name, equal, _ = arg.partition("=")
+        if arg.startswith("-") and len(arg) > 1 and (name in listed or _looks_secret(name)):
+            if equal:
+                redacted.append(f"{name}={REDACTED}")
+            else:
+                redacted.append(arg)
+                hide_next = True
+            continue
+        redacted.append(arg)
+    return redacted
+
+
+def _looks_secret(option: str) -> bool:
+    return option.startswith("--") and _SECRET_OPTION.search(option) is not None
+
+
+@dataclass
+class _Config:
+    path: Path
+    secret_options: tuple[str, ...]
+
+
+@dataclass
+class RunRecord:
+    """The journal entry of one run, filled while it runs."""
+
+    cookbook: str
+    args: list[str]
+    user: str
+    host: str
+    dry_run: bool
+    parent_run_id: str | None
+    run_id: str = field(default_factory=lambda: os.urandom(8).hex())
+    start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    reason: str | None = None
+    task_id: str | None = None
+    recorded: bool = True
+    """False when the run only printed its help: such runs are not journaled."""
+
+    def entry(self, exit_code: int | None, status: str, end: datetime | None = None) -> dict[str, Any]:
+        """The journal line of the run, as a mapping in the order of :py:data:`ENTRY_FIELDS`."""
+        end = end or datetime.now(UTC)
+        values = {
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_run_id,
+            "start": _timestamp(self.start),
+            "end": _timestamp(end),
+            "duration": round((end - self.start).total_seconds(), 3),
+            "user": self.user,
+            "host": self.host,
+            "pid": os.getpid(),
+            "cookbook": self.cookbook,
+            "args": self.args,
+            "dry_run": self.dry_run,
+            "reason": self.reason,
+            "task_id": self.task_id,
+            "exit_code": exit_code,
+            "status": status,
+            "log_files": _log_files(),
+        }
+        return {name: values[name] for name in ENTRY_FIELDS}
+
+
+_config: _Config | None = None
+_running: list[RunRecord] = []
+
+
+def activate(logs_dir: Path, config: dict[str, Any] | None = None) -> None:
+    """Record the runs of this process in the journal of the given logs directory.
+
+    Arguments:
+        logs_dir: the ``logs_base_dir`` of the configuration.
+        config: the configuration, for its ``journal_secret_arguments`` list.
+
+    """
+    global _config
+    secret = (config or {}).get(SECRET_ARGUMENTS_CONFIG_KEY) or []
+    if isinstance(secret, str):
+        secret = [secret]
+    _config = _Config(path=Path(logs_dir) / JOURNAL_FILE_NAME, secret_options=tuple(str(name) for name in secret))
+    _running.clear()
+
+
+def deactivate() -> None:
+    """Stop recording runs."""
+    global _config
+    _config = None
+    _running.clear()
+
+
+def journaled(run: Callable[[_ItemT], int]) -> Callable[[_ItemT], int]:
+    """Decorate a cookbook item's ``run()``: append the run's journal line when it returns (or raises)."""
+
+    @functools.wraps(run)
+    def wrapper(item: _ItemT) -> int:
+        config = _config
+        if config is None:
+            return run(item)
+        record = _start(item, config)
+        _running.append(record)
+        code: int | None = None
+        try:
+            code = run(item)
+            return code
+        finally:
+            _running.remove(record)
+            if record.recorded:
+                _write(config.path, record.entry(code, item.status if code is not None else "ERROR"))
+
+    return wrapper
+
+
+def _start(item: _Item, config: _Config) -> RunRecord:
+    accessor = getattr(item, "spicerack", None)
+    return RunRecord(
+        cookbook=item.full_name,
+        args=redact_args(list(item.args), config.secret_options),
+        user=str(getattr(accessor, "username", "") or os.environ.get("USER", "")),
+        host=str(getattr(accessor, "current_hostname", "") or socket.gethostname()),
+        dry_run=bool(getattr(accessor, "dry_run", False)),
+        parent_run_id=_running[-1].run_id if _running else None,
+    )
+
+
+def note_parsed(code: int, args: Any) -> None:
+    """Tell the journal how the running cookbook's arguments parsed: exit code (``-1`` to go on) and namespace.
+
+    A parser that exits 0 printed the help (or a version): that is not a run, it is not journaled. The reason and
+    task ID, when the cookbook has such arguments, go to the journal.
+    """
+    if not _running:
+        return
+    record = _running[-1]
+    if code == 0:
+        record.recorded = False
+        return
+    for name in ("reason", "task_id"):
+        value = getattr(args, name, None)
+        if isinstance(value, str | int) and value != "":
+            setattr(record, name, str(value))
+
+
+def log_summary(exit_code: int, status: str) -> None:
+    """Log at DEBUG the running cookbook's journal entry as one JSON line (``__COOKBOOK_SUMMARY__:{...}``)."""
+    if _running:
+        entry = _running[-1].entry(exit_code, status)
+        logger.debug("%s:%s", SUMMARY_MARKER, json.dumps(entry, separators=(",", ":")))
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _log_files() -> list[str]:
+    names = (getattr(handler, "baseFilename", None) for handler in logging.getLogger().handlers)
+    return [name for name in names if isinstance(name, str)]
+
+
+def _write(path: Path, entry: dict[str, Any]) -> None:
+    try:
+        append(path, entry)
+    except OSError as e:
+        logger.warning("Unable to write the run journal %s: %s", path, e.strerror or e)
+
+
+def append(
+    path: Path,
+    entry: dict[str, Any],
+    *,
+    max_bytes: int = _log.LOG_FILE_MAX_BYTES,
+    backups: int = _log.LOG_FILE_BACKUPS,
+) -> None:
+    """Append one entry to the journal file, rotating it first when the line would make it exceed ``max_bytes``.
+
+    Raises:
+        OSError: if the journal cannot be written.
+
+    """
+    line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    guard = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        with contextlib.suppress(FileNotFoundError):
+            if max_bytes > 0 and os.stat(path).st_size + len(line) > max_bytes:
+                _rotate(path, backups)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, line)
+        finally:
+            os.close(descriptor)
+    finally:
+        os.close(guard)
+
+
+def _rotate(path: Path, backups: int) -> None:
+    if backups <= 0:
+        path.unlink()
+        return
+    for index in range(backups - 1, 0, -1):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}.{index}", f"{path}.{index + 1}")
+    os.replace(path, f"{path}.1")
+
+
+# --- history -------------------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration such as ``90s``, ``30m``, ``2h``, ``1d``, ``1w`` or ``1h30m``.
+
+    Raises:
+        ValueError: if the text is not such a duration.
+
+    """
+    if not text or _DURATION_PART.sub("", text):
+        raise ValueError(f"invalid duration {text!r} (expected e.g. 30m, 2h, 1d, 1w or 1h30m)")
+    seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+@dataclass
+class HistoryQuery:
+    """Which runs ``cookbook --history`` shows."""
+
+    prefix: str = ""
+    """Only the cookbooks whose full name starts with it."""
+    since: datetime | None = None
+    """Only the runs started at or after it (then all of them, else the :py:attr:`limit` most recent)."""
+    user: str | None = None
+    """Only the runs of this user."""
+    failed: bool = False
+    """Only the runs whose exit code is not 0."""
+    limit: int = 20
+    """How many of the most recent matching runs, without :py:attr:`since`."""
+
+    def matches(self, entry: dict[str, Any]) -> bool:
+        """Whether a journal entry is wanted (its start is checked by the caller)."""
+        if not str(entry.get("cookbook", "")).startswith(self.prefix):
+            return False
+        if self.user is not None and entry.get("user") != self.user:
+            return False
+        return not (self.failed and entry.get("exit_code") == 0)
+
+
+def journal_files(path: Path) -> list[Path]:
+    """The journal and its rotated copies that exist, most recent first."""
+    files = [path] if path.exists() else []
+    index = 1
+    while True:
+        rotated = Path(f"{path}.{index}")
+        if not rotated.exists():
+            return files
+        files.append(rotated)
+        index += 1
+
+
+def read_history(path: Path, query: HistoryQuery) -> tuple[list[dict[str, Any]], int]:
+    """Return the runs of the journal matching the query, oldest first, and how many lines were corrupt.
+
+    Raises:
+        spicerack._journal.JournalError: if a journal file exists but cannot be read.
+
+    """
+    wanted: list[dict[str, Any]] = []
+    corrupt = 0
+    for journal in journal_files(path):
+        entries, bad = _read_file(journal)
+        corrupt += bad
+        reached_since = False
+        for entry in reversed(entries):
+            if query.since is not None and _start_of(entry) < query.since:
+                reached_since = True
+                continue
+            if query.matches(entry):
+                wanted.append(entry)
+        if reached_since or (query.since is None and len(wanted) >= query.limit):
+            break
+    if query.since is None:
+        wanted = wanted[: query.limit]
+    wanted.reverse()
+    return wanted, corrupt
+
+
+def _read_file(journal: Path) -> tuple[list[dict[str, Any]], int]:
+    try:
+        with journal.open("rb") as stream:
+            lines = stream.read().splitlines()
+    except OSError as e:
+        raise JournalError(f"Unable to read the journal {journal}: {e.strerror or e}") from None
+    entries: list[dict[str, Any]] = []
+    corrupt = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            corrupt += 1
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("cookbook"), str):
+            corrupt += 1
+            continue
+        entries.append(entry)
+    return entries, corrupt
+
+
+def _start_of(entry: dict[str, Any]) -> datetime:
+    try:
+        start = datetime.fromisoformat(str(entry.get("start")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return start if start.tzinfo is not None else start.replace(tzinfo=UTC)
+
+
+_COLUMNS = ("START (UTC)", "DURATION", "EXIT", "USER", "HOST", "COOKBOOK", "RUN ID", "ARGS")
+
+
+def format_table(entries: Sequence[dict[str, Any]]) -> str:
+    """The runs as a text table, one line each (and a header line)."""
+    rows = [_COLUMNS, *(_row(entry) for entry in entries)]
+    widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if index in (1, 2) else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _row(entry: dict[str, Any]) -> tuple[str, ...]:
+    start = _start_of(entry)
+    duration = entry.get("duration")
+    args = entry.get("args")
+    marks = [mark for mark, on in (("child", entry.get("parent_run_id")), ("dry-run", entry.get("dry_run"))) if on]
+    suffix = f" ({', '.join(marks)})" if marks else ""
+    return (
+        start.strftime("%Y-%m-%d %H:%M:%S") if start.year > 1 else "?",
+        f"{duration:.1f}s" if isinstance(duration, int | float) else "?",
+        str(entry.get("exit_code", "?")),
+        str(entry.get("user", "?")),
+        str(entry.get("host", "?")),
+        str(entry.get("cookbook")) + suffix,
+        str(entry.get("run_id", "?")),
+        shlex.join(str(arg) for arg in args) if isinstance(args, list) else "",
+    )
