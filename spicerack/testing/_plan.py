@@ -70,6 +70,26 @@ class Action:
         """The action's line."""
         return self.text
 
+    def as_dict(self) -> dict[str, Any]:
+        """The action as JSON-serializable data: kind, depth, line details, and the kind's own fields."""
+        data: dict[str, Any] = {"kind": self.kind, "depth": self.depth, "details": self.text.split(": ", 1)[1]}
+        if self.call is not None:
+            call = self.call
+            data.update(
+                hosts=str(call.hosts),
+                mode=call.mode,
+                commands=[command.command for command in call.commands],
+                batch_size=call.batch_size,
+                batch_sleep=call.batch_sleep,
+                success_threshold=call.success_threshold,
+                executed=call.executed,
+                return_code=call.return_code,
+                failed_hosts=str(call.failed_hosts),
+            )
+        else:
+            data.update({key: value for key, value in self.data.items() if _is_json(value)})
+        return data
+
 
 class Plan:
     """The ordered actions of a run, comparable with a list of lines: ``assert plan == ["sal: START - ...", ...]``."""
@@ -119,6 +139,10 @@ class Plan:
         if isinstance(other, list | tuple):
             return self.lines == [str(line) for line in other]
         return NotImplemented
+
+    def as_data(self) -> list[dict[str, Any]]:
+        """The actions as JSON-serializable data (see :py:meth:`Action.as_dict`), e.g. for ``json.dumps()``."""
+        return [action.as_dict() for action in self.actions]
 
     def diff(self, expected: Sequence[str] | str, *, expected_name: str = "expected") -> str:
         """A unified diff from the expected lines (or text) to this plan's lines; empty when they are equal."""
@@ -255,6 +279,16 @@ def _outcome_text(call: RemoteCall, dry_run: bool) -> str:
     pending = NodeSet.fromlist([host for host in call.hosts if call.host_state(host) in ("pending", "stopped")])
     text = f"failed (exit_code={call.return_code}): {', '.join(failures)}"
     return f"{text}; not run on {pending}" if pending else text
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_json(item) for key, item in value.items())
+    return False
 
 
 def _text_lines(text: str) -> list[str]:

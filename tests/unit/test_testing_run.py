@@ -1,6 +1,7 @@
 """spicerack.testing's runs: prompts, child cookbooks, retries, network isolation, class objects, snapshots."""
 
 import importlib
+import json
 import socket
 import textwrap
 import time
@@ -484,6 +485,33 @@ class TestSnapshot:
             PlanMismatchError, match=r"(?s)--- .*p\.txt\n\+\+\+ actual\n@@ .*\n-exit_code: 0\n\+exit_code: 98"
         ):
             check_snapshot(plan, path)
+
+    def test_as_data(self, tree, fleet):
+        """The plan as JSON-serializable data, one mapping per action with its kind's fields."""
+        result = run_cookbook("demo.restart", ["A:web"], fleet=fleet, cookbooks_dir=tree, answers=["go"])
+        data = json.loads(json.dumps(result.plan.as_data()))
+        assert data[4] == {
+            "kind": "remote",
+            "depth": 0,
+            "details": "web[1-2] async batch=1 sleep=5: systemctl restart nginx -> skipped (DRY-RUN)",
+            "hosts": "web[1-2]",
+            "mode": "async",
+            "commands": ["systemctl restart nginx"],
+            "batch_size": 1,
+            "batch_sleep": 5.0,
+            "success_threshold": 1.0,
+            "executed": False,
+            "return_code": None,
+            "failed_hosts": "",
+        }
+        assert data[2] == {
+            "kind": "prompt",
+            "depth": 0,
+            "details": "Restart nginx on web[1-2]? -> go",
+            "message": "Restart nginx on web[1-2]?",
+            "answer": "go",
+        }
+        assert data[-1] == {"kind": "exit_code", "depth": 0, "details": "0", "code": 0}
 
     def test_plan_equality(self):
         """A plan equals its lines, its text, or an equal plan; the indentation of children counts."""
