@@ -432,3 +432,48 @@ def test_without_any_config_file_the_bundled_tree_is_used(env):
     assert result.returncode == 0
     assert result.stdout.startswith("cookbooks\n")
     assert "examples" in result.stdout
+
+
+def test_run_cookbook_with_confirm_asks_after_a_failure(env, tmp_path):
+    """run_cookbook(confirm=True): on failure wmflib asks retry/skip/abort; skip lets the caller go on."""
+    import pexpect
+
+    tree = write_tree(
+        tmp_path / "tree",
+        {
+            "grp/__init__.py": "",
+            "grp/fails.py": (
+                "import os\ndef run(args, spicerack):\n"
+                "    open(os.environ['CLI_TEST_MARKERS'], 'a').write('fails ran\\n')\n    return 3\n"
+            ),
+            "grp/caller.py": (
+                "import os\ndef run(args, spicerack):\n"
+                "    code = spicerack.run_cookbook('grp.fails', [], confirm=True)\n"
+                "    open(os.environ['CLI_TEST_MARKERS'], 'a').write(f'caller got {code}\\n')\n"
+            ),
+        },
+    )
+    env.write_config([tree])
+    child = pexpect.spawn(
+        str(COOKBOOK), ["-c", str(env.config), "grp.caller"], env=env.environ, encoding="utf-8", timeout=60
+    )
+    try:
+        question = 'completely "abort" the execution.\r\n> '
+        failure = (
+            "Failed to run spicerack.Spicerack.run_cookbook.<locals>.run_cookbook_item: run_cookbook returned exit "
+            "code 3 when running cookbook grp.fails with args: []"
+        )
+        child.expect_exact(question)
+        assert failure in str(child.before).replace("\r\n", "\n")
+        child.sendline("retry")
+        child.expect_exact(question)
+        child.sendline("skip")
+        child.expect(pexpect.EOF)
+        output = str(child.before).replace("\r\n", "\n")
+        child.close()
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    assert child.exitstatus == 0
+    assert "END (PASS) - Cookbook grp.caller (exit_code=0)" in output
+    assert env.markers() == ["fails ran", "fails ran", "caller got None"]
