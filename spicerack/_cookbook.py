@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from spicerack import Spicerack, SpicerackExtenderBase, _config, _log, _module_api, cookbook
+from spicerack import Spicerack, SpicerackExtenderBase, _config, _extras, _journal, _log, _module_api, cookbook
 from spicerack._menu import BaseItem, CookbookItem, MenuError, TreeItem, get_module_title
 from spicerack.exceptions import SpicerackError
 
@@ -248,6 +248,7 @@ def argument_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Do not acquire or check distributed locks on etcd. To be used only if there are issues with etcd.",
     )
+    _extras.add_hidden_flags(parser)  # --json, --history, --locks...: documented in the README, not in --help
     parser.add_argument(
         "cookbook",
         metavar="COOKBOOK",
@@ -388,7 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         the exit code.
 
     """
-    args = argument_parser().parse_args(argv)
+    parser = argument_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+        from spicerack._completion import complete  # noqa: PLC0415 - only when completing
+
+        complete(parser)
+    args = parser.parse_args(argv)
     try:
         config = _load_config(args)
         base_dirs = _config.base_dirs(config)
@@ -408,6 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     spicerack = _build_spicerack(config, args, base_dirs)
     if spicerack is None:
         return 1
+    extra_code = _extras.handle_extra_flags(args, config, spicerack)
+    if extra_code is not None:
+        return extra_code
 
     if args.list:
         from spicerack._listing_cache import cached_listing  # noqa: PLC0415 - only for listings
@@ -447,6 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         port=int(config.get("tcpircbot_port", 0)),
         notify_logger_enabled=config.get("user_input_notifications_enabled", False),
     )
+    _journal.activate(logs_dir, config)
     logger.debug("Executing cookbook %s with args: %s", args.cookbook, args.cookbook_args)
     return item.run()
 

@@ -15,14 +15,11 @@ up), so that cookbooks run by other means (tests, the harness) leave no journal.
 """
 
 import contextlib
-import fcntl
 import functools
-import json
 import logging
 import os
 import re
 import shlex
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -222,7 +219,7 @@ def _start(item: _Item, config: _Config) -> RunRecord:
         cookbook=item.full_name,
         args=redact_args(list(item.args), config.secret_options),
         user=str(getattr(accessor, "username", "") or os.environ.get("USER", "")),
-        host=str(getattr(accessor, "current_hostname", "") or socket.gethostname()),
+        host=str(getattr(accessor, "current_hostname", "") or os.uname().nodename),
         dry_run=bool(getattr(accessor, "dry_run", False)),
         parent_run_id=_running[-1].run_id if _running else None,
     )
@@ -246,9 +243,11 @@ def note_parsed(code: int, args: Any) -> None:
             setattr(record, name, str(value))
 
 
-def log_summary(exit_code: int, status: str) -> None:
+def log_summary(exit_code: int | None, status: str) -> None:
     """Log at DEBUG the running cookbook's journal entry as one JSON line (``__COOKBOOK_SUMMARY__:{...}``)."""
     if _running:
+        import json  # noqa: PLC0415 - not loaded by listings
+
         entry = _running[-1].entry(exit_code, status)
         logger.debug("%s:%s", SUMMARY_MARKER, json.dumps(entry, separators=(",", ":")))
 
@@ -282,6 +281,9 @@ def append(
         OSError: if the journal cannot be written.
 
     """
+    import fcntl  # noqa: PLC0415 - not loaded by listings
+    import json  # noqa: PLC0415
+
     line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     guard = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o644)
@@ -389,6 +391,8 @@ def read_history(path: Path, query: HistoryQuery) -> tuple[list[dict[str, Any]],
 
 
 def _read_file(journal: Path) -> tuple[list[dict[str, Any]], int]:
+    import json  # noqa: PLC0415 - not loaded by listings
+
     try:
         with journal.open("rb") as stream:
             lines = stream.read().splitlines()

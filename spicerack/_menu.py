@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from spicerack import Spicerack, _log, cookbook
+from spicerack import Spicerack, _journal, _log, cookbook
 from spicerack._signals import termination_raises
 from spicerack.exceptions import SpicerackError
 
@@ -174,6 +174,7 @@ class CookbookItem(BaseItem):
         """The team owning the cookbook."""
         return self.instance.owner_team
 
+    @_journal.journaled
     def run(self) -> int:
         """Run the cookbook through its whole lifecycle and return its exit code (see the reserved codes).
 
@@ -202,6 +203,7 @@ class CookbookItem(BaseItem):
                 return cookbook.LOCK_TIMEOUT_RETCODE
 
             duration = (datetime.now(UTC) - start).total_seconds()
+            _journal.log_summary(code, self.status)
             logger.debug("__COOKBOOK_STATS__:name=%s,exit_code=%d,duration=%.3f", self.full_name, code, duration)
             _log.log_task_end(
                 skip_start_sal=skip_start_sal,
@@ -213,6 +215,7 @@ class CookbookItem(BaseItem):
     def _prepare(self) -> tuple[cookbook.CookbookRunnerBase, str] | int:
         """Parse the arguments and get the runner and its description, or the exit code when it must not run."""
         code, args = self._parse_args()
+        _journal.note_parsed(code, args)
         if code >= 0:
             return code
 
