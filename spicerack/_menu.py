@@ -190,6 +190,7 @@ class CookbookItem(BaseItem):
             lock_args = runner.lock_args
             skip_start_sal = runner.skip_start_sal
             lock_error = _lock_error_class()
+            code: int | None = None
             try:
                 with self._lock(lock_args):
                     start = datetime.now(UTC)
@@ -201,6 +202,16 @@ class CookbookItem(BaseItem):
                 logger.error("Unable to run cookbook %s: %s", self.full_name, e)
                 self._status = self.error
                 return cookbook.LOCK_TIMEOUT_RETCODE
+            except KeyboardInterrupt as e:  # Only while the lock is taken or released: run() handles its own
+                if code is None:
+                    logger.error(
+                        "Unable to run cookbook %s: %s while acquiring its lock", self.full_name, _interruption(e)
+                    )
+                    self._status = self.error
+                    return cookbook.INTERRUPTED_RETCODE
+                logger.error(
+                    "%s while releasing the lock of cookbook %s, it expires by itself", _interruption(e), self.full_name
+                )
 
             duration = (datetime.now(UTC) - start).total_seconds()
             _journal.log_summary(code, self.status)
@@ -259,7 +270,7 @@ class CookbookItem(BaseItem):
             self._status = self.failed
             code = cookbook.EXCEPTION_RETCODE
         else:
-            code = 0 if raw_ret is None else raw_ret
+            code = self._checked_exit_code(raw_ret, "returned")
             self._status = self.success if code == 0 else self.failed
 
         if code != 0:
@@ -281,7 +292,33 @@ class CookbookItem(BaseItem):
         else:
             logger.exception("SystemExit(%d) %s %s:", exit_.code, _EXECUTING, self.full_name)
             self._status = self.error
-        return exit_.code
+        return self._checked_exit_code(exit_.code, "exited with")
+
+    def _checked_exit_code(self, value: object, verb: str) -> int:
+        """The process exit code for what ``run()`` gave: never 0 unless it gave 0 or None.
+
+        Anything but an int of 0-255 (a bool included) becomes EXCEPTION_RETCODE, with one error line; a code
+        reserved for the framework (90-99) is kept, with a warning.
+        """
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+            logger.error(
+                "Cookbook %s %s %r, not an exit code between 0 and 255: exiting with %d instead",
+                self.full_name,
+                verb,
+                value,
+                cookbook.EXCEPTION_RETCODE,
+            )
+            return cookbook.EXCEPTION_RETCODE
+        if cookbook.LOCK_TIMEOUT_RETCODE - 2 <= value <= cookbook.EXCEPTION_RETCODE:
+            logger.warning(
+                "Cookbook %s %s %d, an exit code reserved for the framework (90-99): cookbooks should not use them",
+                self.full_name,
+                verb,
+                value,
+            )
+        return value
 
     def _parse_args(self) -> tuple[int, argparse.Namespace]:
         """Parse the cookbook's arguments: ``(-1, args)`` to go on, else the exit code (``--help``, bad args)."""
@@ -310,6 +347,8 @@ class CookbookItem(BaseItem):
             return -1, func(*args)
         except SystemExit as e:
             if isinstance(e.code, int):
+                if func == self.instance.argument_parser:  # argparse's own exits (--help, errors) speak for themselves
+                    logger.warning("SystemExit(%d) %s %s", e.code, message, self.full_name)
                 return e.code, None
             logger.exception("SystemExit('%s') %s %s:", e.code, message, self.full_name)
         except BaseException:

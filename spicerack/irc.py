@@ -3,12 +3,19 @@
 A tcpircbot relay is a TCP server that posts each line it receives to an IRC channel. Messages are queued and sent
 in order by one background thread, a connection per message as tcpircbot expects, each with a bounded
 connect/send timeout. A relay that is down, slow or that drops the connection costs the cookbook nothing but one
-warning in the log: the messages are in the log files anyway. At exit the queue gets a bounded time to drain.
+warning in the log: the messages are in the log files anyway.
+
+SAL lines (``!log ...``: the START and END of every run, the audit trail) come first when something must give:
+
+* when too many messages wait, ordinary IRC messages are dropped (the oldest first to make room for a SAL line),
+  SAL lines never are (up to :py:const:`SAL_QUEUE_SIZE`);
+* at exit, everything queued gets :py:const:`FLUSH_TIMEOUT_SECONDS` to be sent in order; then the ordinary
+  messages still waiting are dropped, and the SAL lines get up to :py:const:`SAL_FLUSH_TIMEOUT_SECONDS` from the
+  start of the exit, as long as the relay takes them (a failed delivery ends the wait at once).
 """
 
-import contextlib
+import collections
 import logging
-import queue
 import re
 import socket
 import threading
@@ -29,14 +36,17 @@ TRUNCATION_MARK = "..."
 SEND_TIMEOUT_SECONDS = 2.0
 """Bound on connecting to the relay and on sending one message."""
 FLUSH_TIMEOUT_SECONDS = 5.0
-"""Bound on the wait for the queued messages to be sent when the relay is closed (at exit)."""
+"""Bound on the wait for all the queued messages to be sent when the relay is closed (at exit)."""
+SAL_FLUSH_TIMEOUT_SECONDS = 30.0
+"""Bound, from the start of the close, on the wait for the queued SAL lines (ordinary messages are dropped first)."""
 QUEUE_SIZE = 1000
-"""Messages waiting to be sent beyond this are dropped (and the drop logged once)."""
+"""Ordinary messages waiting to be sent beyond this are dropped (and the drop logged once)."""
+SAL_QUEUE_SIZE = 10000
+"""SAL lines waiting to be sent beyond this are dropped: a bound on memory only, never reached by a normal run."""
 SAL_COMMAND = "!log"
 """Prefix that makes the SAL bot record a relayed message."""
 
 _UNSAFE_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_STOP = object()
 
 
 class IRCRelayError(SpicerackError):
@@ -79,6 +89,7 @@ class TcpIrcRelay:
         timeout: float = SEND_TIMEOUT_SECONDS,
         flush_timeout: float = FLUSH_TIMEOUT_SECONDS,
         queue_size: int = QUEUE_SIZE,
+        sal_flush_timeout: float = SAL_FLUSH_TIMEOUT_SECONDS,
     ) -> None:
         """Start the sender thread for the relay.
 
@@ -93,14 +104,20 @@ class TcpIrcRelay:
         self.address = (host, port)
         self.timeout = timeout
         self.flush_timeout = flush_timeout
+        self.sal_flush_timeout = max(sal_flush_timeout, flush_timeout)
+        self.queue_size = queue_size
         self.sent = 0
         self.failed = 0
         self.dropped = 0
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._pending: collections.deque[str] = collections.deque()
+        self._chatter = 0  # How many of the pending lines are not SAL lines
+        self._sending: str | None = None
+        self._failed_while_closing = False
+        self._changed = threading.Condition()
         self._warned = False
         self._warn_lock = threading.Lock()
         self._closed = False
-        self._abandoned = False
+        self._stopping = False
         self._thread = threading.Thread(target=self._deliver_queued, name=f"tcpircbot-{host}:{port}", daemon=True)
         self._thread.start()
 
@@ -109,45 +126,98 @@ class TcpIrcRelay:
         return f"{self.address[0]}:{self.address[1]}"
 
     def send(self, line: str) -> None:
-        """Queue a line for the relay; it is dropped when the relay is closed or the queue is full."""
+        """Queue a line for the relay; dropped when the relay is closed, or when too many wait (SAL lines last)."""
         if self._closed:
             return
-        try:
-            self._queue.put_nowait(line)
-        except queue.Full:
-            self.dropped += 1
-            self._warn_once("too many messages waiting for the relay, dropping the new ones")
+        sal = is_sal_line(line)
+        with self._changed:
+            if sal:
+                if len(self._pending) - self._chatter >= SAL_QUEUE_SIZE:
+                    self._drop("too many SAL lines waiting for the relay, dropping the new ones")
+                    return
+                if self._chatter and len(self._pending) >= self.queue_size:
+                    self._drop_oldest_chatter()
+            elif len(self._pending) >= self.queue_size:
+                self._drop("too many messages waiting for the relay, dropping the new ones")
+                return
+            self._pending.append(line)
+            self._chatter += not sal
+            self._changed.notify_all()
 
     def close(self) -> None:
-        """Give the queued messages :py:attr:`flush_timeout` seconds to be sent, then stop the sender thread."""
+        """Send what is queued within :py:attr:`flush_timeout`, then only the SAL lines within ``sal_flush_timeout``.
+
+        Both bounds count from the start of the close; a delivery failing during the close ends it at once.
+        """
         if self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + self.flush_timeout
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=self.flush_timeout)
-        self._thread.join(max(deadline - time.monotonic(), 0))
-        if self._thread.is_alive():
-            self._abandoned = True
-            unsent = self._queue.qsize()
-            self._warn_once(f"gave up after {self.flush_timeout:g}s with {unsent} message(s) not sent")
+        start = time.monotonic()
+        with self._changed:
+            drained = self._changed.wait_for(self._idle, timeout=self.flush_timeout)
+            if not drained and self._chatter:
+                unsent = self._chatter
+                self._pending = collections.deque(line for line in self._pending if is_sal_line(line))
+                self._chatter = 0
+                self.dropped += unsent
+                self._warn_once(f"dropped {unsent} IRC message(s) not sent after {self.flush_timeout:g}s at exit")
+            if not drained:
+                remaining = max(start + self.sal_flush_timeout - time.monotonic(), 0)
+                drained = self._changed.wait_for(self._sal_idle, timeout=remaining)
+            self._stopping = True
+            unsent = len(self._pending) + (self._sending is not None)
+            self._changed.notify_all()
+        if not drained:
+            self._warn_once(f"gave up at exit with {unsent} SAL line(s) not sent")
         if self.failed or self.dropped:
             logger.debug(
                 "IRC relay %s: %d messages sent, %d failed, %d dropped", self, self.sent, self.failed, self.dropped
             )
 
-    def _deliver_queued(self) -> None:
-        while not self._abandoned:
-            line = self._queue.get()
-            if line is _STOP or self._abandoned:
+    def _idle(self) -> bool:
+        """Whether nothing is left to send, or the relay failed while closing (waiting longer would not help)."""
+        return (not self._pending and self._sending is None) or self._failed_while_closing
+
+    def _sal_idle(self) -> bool:
+        """Whether no SAL line is left to send (only SAL lines are queued at this point), or the relay failed."""
+        sending_sal = self._sending is not None and is_sal_line(self._sending)
+        return (not self._pending and not sending_sal) or self._failed_while_closing
+
+    def _drop(self, problem: str) -> None:
+        self.dropped += 1
+        self._warn_once(problem)
+
+    def _drop_oldest_chatter(self) -> None:
+        for index, line in enumerate(self._pending):
+            if not is_sal_line(line):
+                del self._pending[index]
+                self._chatter -= 1
+                self._drop("too many messages waiting for the relay, dropping IRC messages to keep the SAL lines")
                 return
+
+    def _deliver_queued(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._stopping)
+                if self._stopping:
+                    return
+                line = self._pending.popleft()
+                self._chatter -= not is_sal_line(line)
+                self._sending = line
+                self._changed.notify_all()
             try:
-                self._deliver(str(line))
+                self._deliver(line)
             except OSError as e:
                 self.failed += 1
                 self._warn_once(f"unable to send: {_describe(e)}")
+                failed = True
             else:
                 self.sent += 1
+                failed = False
+            with self._changed:
+                self._sending = None
+                self._failed_while_closing = self._failed_while_closing or (failed and self._closed)
+                self._changed.notify_all()
 
     def _deliver(self, line: str) -> None:
         with socket.create_connection(self.address, timeout=self.timeout) as sock:
@@ -160,6 +230,11 @@ class TcpIrcRelay:
             self._warned = True
         level = logging.WARNING if first else logging.DEBUG
         logger.log(level, "IRC relay %s: %s (IRC and SAL messages are still in the log files)", self, problem)
+
+
+def is_sal_line(line: str) -> bool:
+    """Tell whether a relay line is a SAL line (``!log ...``), part of the audit trail."""
+    return line.startswith(f"{SAL_COMMAND} ")
 
 
 def _describe(error: OSError) -> str:

@@ -38,11 +38,12 @@ import random
 import re
 import signal
 import socket
+import threading
 import time
 import uuid
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,14 +166,28 @@ def load_etcd_config(config_file: Path) -> tuple[dict[str, Any], str]:
     """
     config = _read_yaml_mapping(config_file)
     source = str(config_file)
-    etcdrc = Path(f"~{os.environ.get('USER', '')}/.etcdrc").expanduser()
-    if etcdrc.is_file():
+    etcdrc = _user_etcdrc()
+    if etcdrc is not None:
         try:
             config.update(_read_yaml_mapping(etcdrc))
             source = f"{config_file} and {etcdrc}"
         except LockError as e:
             logger.warning("Ignoring %s: %s", etcdrc, e)
     return config, source
+
+
+def _user_etcdrc() -> Path | None:
+    """Return the running user's ``~/.etcdrc`` if it is a file; None when it cannot exist or be reached.
+
+    A ``$USER`` unknown to the system, or without a home directory, simply has no such file.
+    """
+    try:
+        etcdrc = Path(f"~{os.environ.get('USER', '')}/.etcdrc").expanduser()
+        if etcdrc.is_file():
+            return etcdrc
+    except (RuntimeError, OSError) as e:  # RuntimeError: no home directory for the user
+        logger.debug("No ~/.etcdrc for user %r: %s", os.environ.get("USER", ""), e)
+    return None
 
 
 def _read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -398,6 +413,9 @@ def _signals_deferred() -> Iterator[None]:
 class _LockBase(metaclass=ABCMeta):
     """What every lock backend shares: naming, waiting for a free slot, releasing on every exit path."""
 
+    _atomic_changes: bool = False
+    """Whether signals are held back while a slot is taken or released (only for quick, local changes)."""
+
     def __init__(self, *, prefix: str, owner: str, dry_run: bool, max_wait: float | None, retry_delay: float) -> None:
         _check_prefix(prefix)
         self._prefix = prefix
@@ -484,8 +502,9 @@ class _LockBase(metaclass=ABCMeta):
             logger.info("Skipping lock acquire/release in DRY-RUN mode for key %s and ID %s", key, lock_id)
             return
         logger.debug("Releasing lock for key %s with ID %s", key, lock_id)
+        _TAKEN_BY_THREAD.pop(lock_id, None)
         try:
-            with self._exclusive(), _signals_deferred():
+            with self._exclusive(), self._deferred_signals():
                 lock = self._release(key, lock_id)
         except Exception as e:  # Best effort: the TTL frees the slot anyway
             logger.error("Failed to release lock for key %s and ID %s: %s", key, lock_id, e)
@@ -508,6 +527,8 @@ class _LockBase(metaclass=ABCMeta):
                 self._try_take(key, lock, taken)
                 break
             except LockUnavailableError as e:
+                if attempt == 1:
+                    self._check_not_waiting_for_itself(key, lock, e)
                 remaining = deadline - time.monotonic()
                 if self._dry_run or remaining <= 0:  # A DRY-RUN checks once, as the reference does
                     raise
@@ -521,14 +542,45 @@ class _LockBase(metaclass=ABCMeta):
             logger.info("Acquired lock for key %s: %s", key, lock)
         return lock.uuid
 
+    def _check_not_waiting_for_itself(self, key: str, lock: ConcurrentLock, busy: LockUnavailableError) -> None:
+        """Fail at once if the slots of this thread (or of the process that started this one) alone fill the lock.
+
+        Waiting would never end: e.g. a cookbook running itself through ``run_cookbook()``, or taking the same
+        lock twice. The slots of other threads of this process may be released, they are waited for.
+
+        Raises:
+            spicerack.locking.LockError: if this process would wait for itself.
+
+        """
+        key_locks = self._read(key)
+        expired = {slot.uuid for slot in key_locks.expired(_utcnow())}
+        own = [
+            slot
+            for slot in key_locks.locks.values()
+            if slot.uuid not in expired and _same_run(slot.uuid, slot.owner, self._owner)
+        ]
+        limits = [limit for limit in (lock.concurrency, *(slot.concurrency for slot in own)) if limit]
+        if own and limits and len(own) >= min(limits):
+            raise LockError(
+                f"Lock for key {key} is already held by this process or the run that started it, waiting would "
+                f"never end (a cookbook running itself through run_cookbook(), or taking the same lock twice?): {busy}"
+            )
+
     def _try_take(self, key: str, lock: ConcurrentLock, taken: list[str]) -> None:
         """Take the slot if the limit allows it, else raise LockUnavailableError; in DRY-RUN only check the limit."""
         if self._dry_run:
             self._read(key).add(lock)
             return
-        with self._exclusive(), _signals_deferred():
-            self._take(key, lock)
-            taken.append(lock.uuid)
+        with self._exclusive(), self._deferred_signals():
+            self._take(key, lock, taken)
+        _TAKEN_BY_THREAD[lock.uuid] = threading.get_ident()
+
+    def _deferred_signals(self) -> AbstractContextManager[None]:
+        """Hold signals back while a slot changes hands, for the backends whose changes are local and quick.
+
+        A backend talking to a server must stay interruptible: the server may not answer for a long time.
+        """
+        return _signals_deferred() if self._atomic_changes else nullcontext()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -540,8 +592,11 @@ class _LockBase(metaclass=ABCMeta):
         """Return the slots of the key."""
 
     @abstractmethod
-    def _take(self, key: str, lock: ConcurrentLock) -> None:
-        """Store the slot if the limit allows it, else raise LockUnavailableError."""
+    def _take(self, key: str, lock: ConcurrentLock, taken: list[str]) -> None:
+        """Store the slot if the limit allows it, else raise LockUnavailableError; add its ID to ``taken`` when held.
+
+        The ID goes in ``taken`` before a write that an interruption could cut short, so that it is released then.
+        """
 
     @abstractmethod
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
@@ -600,13 +655,24 @@ class Lock(_LockBase):
         except (KeyError, etcd.EtcdKeyNotFound):
             return KeyLocks(key=key)
         except etcd.EtcdException as e:
-            raise LockError(f"Failed to get key {key}: {self._describe(e)}") from None
+            if _is_malformed_answer(e):
+                raise self._malformed(e) from None
+            raise self._failed(f"Failed to get key {key}", e) from None
+        except Exception as e:  # python-etcd choking on an answer that is not etcd's
+            raise self._malformed(e) from None
+        if not isinstance(value, str):
+            raise self._malformed(ValueError(f"no value for key {key}")) from None
         return KeyLocks.from_json(key, value)
 
-    def _take(self, key: str, lock: ConcurrentLock) -> None:
+    def _take(self, key: str, lock: ConcurrentLock, taken: list[str]) -> None:
         key_locks = self._read(key)
         key_locks.add(lock)
-        self._write(key_locks)
+        taken.append(lock.uuid)  # An interrupted write may have reached etcd: release it on the way out
+        try:
+            self._write(key_locks)
+        except LockError:
+            taken.remove(lock.uuid)
+            raise
 
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
         key_locks = self._read(key)
@@ -627,7 +693,11 @@ class Lock(_LockBase):
         except etcd.EtcdKeyNotFound:
             pass
         except etcd.EtcdException as e:
-            raise LockError(f"Failed to write key {key_locks.key}: {self._describe(e)}") from None
+            if _is_malformed_answer(e):
+                raise self._malformed(e) from None
+            raise self._failed(f"Failed to write key {key_locks.key}", e) from None
+        except Exception as e:  # python-etcd choking on an answer that is not etcd's
+            raise self._malformed(e) from None
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -637,7 +707,7 @@ class Lock(_LockBase):
         finally:
             try:
                 writer.release()
-            except (_etcd().EtcdException, ValueError) as e:
+            except Exception as e:  # Whatever the answer: the writer lock expires with its TTL
                 logger.warning("Failed to release the etcd writer lock %s, it expires by itself: %s", writer.path, e)
 
     @retry(
@@ -663,8 +733,12 @@ class Lock(_LockBase):
         except etcd.EtcdConnectionFailed as e:
             raise LockError(self._describe(e)) from None
         except etcd.EtcdException as e:
+            if _is_malformed_answer(e):
+                raise self._malformed(e) from None
             self._drop_queued(writer, "Failed to release etcd attempted lock queued in %s with value %s: %s")
             raise EtcdLockUnavailableError(str(e)) from e
+        except Exception as e:  # python-etcd choking on an answer that is not etcd's
+            raise self._malformed(e) from None
         if not acquired:
             self._drop_queued(writer, "Failed to release etcd lock queued in %s with value %s: %s")
             raise EtcdLockUnavailableError("Lock already taken")
@@ -675,8 +749,19 @@ class Lock(_LockBase):
         """Remove the writer's entry from the etcd lock queue, best effort (it expires anyway)."""
         try:
             writer.release()
-        except (_etcd().EtcdException, ValueError) as e:
+        except Exception as e:  # Whatever the answer: the entry expires with its TTL
             logger.warning(message, writer.path, writer.uuid, e)
+
+    def _failed(self, what: str, error: Exception) -> LockError:
+        return LockError(f"{what}: {self._describe(error)}")
+
+    def _malformed(self, error: Exception) -> LockError:
+        """Return the one-line error for an answer that is not etcd's v2 API, naming the endpoint and the settings."""
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        return LockError(
+            f"Unexpected answer from etcd at {self._etcd.base_uri}, is it etcd with the v2 API enabled? ({reason}). "
+            f"Check the etcd settings in {self._source}, or run with --no-locks to skip locks"
+        )
 
     def _describe(self, error: Exception) -> str:
         """Return a one-line description of an etcd error, naming the server and the settings if unreachable."""
@@ -696,7 +781,10 @@ class _EtcdRetryNoise(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.markers: set[str] = set()
+        self.markers: set[str] = {
+            "etcd response did not contain a cluster ID",
+            "Unexpected request failure, re-raising",
+        }
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Demote the record if it is about one of the etcd servers; never drop it."""
@@ -719,6 +807,18 @@ def _quiet_retry_noise(client: Any) -> None:
         _ETCD_RETRY_NOISE.markers.update({f"server {base_uri} ", f"host='{host}', port={port})"})
 
 
+_MALFORMED_ANSWER_MESSAGES = (
+    "Server response was not valid JSON",
+    "Unable to decode server response",
+    "Cannot parse json data",
+)
+
+
+def _is_malformed_answer(error: Exception) -> bool:
+    """Tell whether python-etcd failed because the server's answer is not etcd's (it raises a plain EtcdException)."""
+    return str(error).startswith(_MALFORMED_ANSWER_MESSAGES)
+
+
 def _short_reason(error: Exception) -> str:
     """Return the gist of a connection error (urllib3's messages are long and nested)."""
     text = str(getattr(error, "cause", None) or error)
@@ -737,6 +837,8 @@ class LocalLock(_LockBase):
     directory, ``flock``-ed while the slots of the key are counted and changed. Besides the TTL, a slot whose
     holder (``user@host [pid]`` of this host) no longer runs is freed.
     """
+
+    _atomic_changes = True
 
     def __init__(
         self,
@@ -825,7 +927,7 @@ class LocalLock(_LockBase):
             key_locks.locks.pop(lock.uuid)
         return key_locks
 
-    def _take(self, key: str, lock: ConcurrentLock) -> None:
+    def _take(self, key: str, lock: ConcurrentLock, taken: list[str]) -> None:
         with self._guarded(key, create=True) as key_dir:
             if key_dir is None:
                 raise LockError(f"The lock directory of key {key} vanished")
@@ -838,6 +940,7 @@ class LocalLock(_LockBase):
             temporary = key_dir / f".{lock.uuid}.tmp"
             temporary.write_text(json.dumps(lock.to_dict()), encoding="utf-8")
             temporary.replace(key_dir / f"{lock.uuid}.json")
+            taken.append(lock.uuid)
 
     def _release(self, key: str, lock_id: str) -> ConcurrentLock | None:
         with self._guarded(key, create=False) as key_dir:
@@ -891,6 +994,21 @@ def _holder_gone(lock: ConcurrentLock, hostname: str) -> bool:
     if started is None:
         return True
     return started > lock.created.timestamp() + 1  # The PID was reused by a process started after the slot
+
+
+_TAKEN_BY_THREAD: dict[str, int] = {}
+"""The slots held by this process (by ID): the thread that took each."""
+
+
+def _same_run(lock_id: str, holder: str, owner: str) -> bool:
+    """Tell whether a slot was taken by this thread, or by the parent process, on this owner's host."""
+    holder_match, owner_match = _OWNER_PATTERN.match(holder), _OWNER_PATTERN.match(owner)
+    if holder_match is None or owner_match is None or holder_match["host"] != owner_match["host"]:
+        return False
+    pid = int(holder_match["pid"])
+    if pid in (int(owner_match["pid"]), os.getpid()):
+        return _TAKEN_BY_THREAD.get(lock_id) == threading.get_ident()
+    return pid == os.getppid()
 
 
 def process_start_time(pid: int) -> float | None:

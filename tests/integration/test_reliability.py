@@ -1,0 +1,371 @@
+"""Bad inputs and faults against the real ``cookbook`` command: the exit code, the rollback and the audit trail hold.
+
+Each test runs ``cookbook`` as a real process on a small tree written in ``tmp_path``, against real servers: the
+session's etcd (v2 API), HTTP servers answering what etcd would not, a proxy that stops answering in the middle
+of a lock, and a tcpircbot relay reading slowly.
+"""
+
+import http.client
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.integration.servers import wait_until
+from tests.integration.servers.etcd import EtcdServer
+from tests.integration.test_cookbook_cli import COOKBOOK, Env, write_tree
+
+pytestmark = pytest.mark.integration
+
+LOCK_PATH = "/v2/keys/spicerack/locks/cookbooks/"
+
+TREE = {
+    "rel/__init__.py": '"""Reliability cookbooks."""\n',
+    "rel/passing.py": '"""Passing."""\ndef run(args, spicerack):\n    return 0\n',
+    "rel/self_runner.py": '''"""Runs itself."""
+from spicerack.cookbook import CookbookBase, CookbookRunnerBase
+
+
+class Runner(CookbookRunnerBase):
+    max_concurrency = 1
+
+    def __init__(self, spicerack):
+        self.spicerack = spicerack
+
+    def run(self):
+        return self.spicerack.run_cookbook("rel.self_runner")
+
+
+class SelfRunner(CookbookBase):
+    def get_runner(self, args):
+        return Runner(self.spicerack)
+''',
+    "rel/nested_lock.py": '''"""Takes its own lock twice."""
+def run(args, spicerack):
+    with spicerack.lock().acquired("rel.nested", concurrency=1, ttl=60):
+        with spicerack.lock().acquired("rel.nested", concurrency=1, ttl=60):
+            return 0
+''',
+    "rel/returns.py": '''"""Returns or raises what $RET says, rolls back loudly."""
+import asyncio
+import os
+
+from spicerack.cookbook import CookbookBase, CookbookRunnerBase
+
+
+class CustomBase(BaseException):
+    pass
+
+
+class Runner(CookbookRunnerBase):
+    def run(self):
+        return eval(os.environ["RET"])
+
+    def rollback(self):
+        print("ROLLBACK")
+
+
+class Returns(CookbookBase):
+    def get_runner(self, args):
+        return Runner()
+''',
+    "rel/exits_in_parser.py": '''"""Exits from its argument parser."""
+import sys
+
+from spicerack.cookbook import CookbookBase
+
+
+class ExitsInParser(CookbookBase):
+    def argument_parser(self):
+        sys.exit(3)
+
+    def get_runner(self, args):
+        raise AssertionError("not reached")
+''',
+    "rel/chatty.py": '''"""Logs many IRC messages."""
+def run(args, spicerack):
+    for number in range(60):
+        spicerack.irc_logger.info("progress %d", number)
+    return 0
+''',
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    assert COOKBOOK.is_file(), "the cookbook console script is missing"
+    environment = Env(tmp_path)
+    environment.write_config([write_tree(tmp_path / "tree", TREE)])
+    return environment
+
+
+def with_etcd(env: Env, port: int, **settings: object) -> Path:
+    """Point the configuration's etcd_config to a server on loopback at the given port."""
+    etcd_config = env.root / "etcd.yaml"
+    etcd_config.write_text(yaml.safe_dump({"host": "127.0.0.1", "port": port, **settings}))
+    env.write_config([env.root / "tree"], instance_params={"etcd_config": str(etcd_config)})
+    return etcd_config
+
+
+def start(env: Env, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(COOKBOOK), "-c", str(env.config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env.environ,
+    )
+
+
+# --- servers ------------------------------------------------------------------------------------------------
+
+
+class _Threaded(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class NotEtcd:
+    """An HTTP server on loopback answering every request with 200 and the same body, as a non-etcd service would."""
+
+    def __init__(self, body: bytes) -> None:
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                while _read_request(self.rfile) is not None:
+                    self.wfile.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body
+                    )
+
+        self.server = _Threaded(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StallingEtcdProxy:
+    """Forwards HTTP requests to a real etcd, except those to the cookbook locks' keys: it never answers them."""
+
+    def __init__(self, etcd_port: int) -> None:
+        self.stalled = threading.Event()
+        stalled = self.stalled
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                upstream = http.client.HTTPConnection("127.0.0.1", etcd_port, timeout=30)
+                while (request := _read_request(self.rfile)) is not None:
+                    method, path, headers, body = request
+                    if path.startswith(LOCK_PATH):
+                        stalled.set()
+                        self.rfile.read()  # until the client goes away
+                        return
+                    upstream.request(method, path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    head = [f"HTTP/1.1 {answer.status} {answer.reason}"]
+                    head += [f"{name}: {value}" for name, value in answer.getheaders() if name.lower() != "connection"]
+                    self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+
+        self.server = _Threaded(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _read_request(rfile: object) -> tuple[str, str, dict[str, str], bytes] | None:
+    """Read one HTTP/1.1 request; None when the client closed the connection."""
+    line = rfile.readline()  # type: ignore[attr-defined]
+    if not line.strip():
+        return None
+    method, path, _ = line.decode().split(" ", 2)
+    headers: dict[str, str] = {}
+    while (header := rfile.readline().decode().strip()) != "":  # type: ignore[attr-defined]
+        name, _, value = header.partition(":")
+        headers[name.strip()] = value.strip()
+    body = rfile.read(int(headers.get("Content-Length", "0") or 0))  # type: ignore[attr-defined]
+    return method, path, headers, body
+
+
+class SlowRelay:
+    """A tcpircbot relay taking one connection at a time, after a pause, with a backlog of one: about 3 lines a second.
+
+    The client's connections wait in the kernel until the relay takes them, as with a relay slowed down by its
+    IRC server.
+    """
+
+    def __init__(self, pause: float = 0.15) -> None:
+        self.lines: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=1)
+        self.port = self._socket.getsockname()[1]
+        self._pause = pause
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while self._running:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            with connection:
+                time.sleep(self._pause)
+                data = b""
+                while chunk := connection.recv(4096):
+                    data += chunk
+                self.lines += data.decode().splitlines()
+
+    def stop(self) -> None:
+        self._running = False
+        self._socket.close()
+
+
+# --- locks (defects 6, 8, 9, 11) -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b'{"path": "/v2/keys"}', b"<html>not etcd</html>", b"[1, 2]"])
+def test_etcd_endpoint_answering_something_else_is_one_line_exit_92(env: Env, body: bytes) -> None:
+    server = NotEtcd(body)
+    try:
+        with_etcd(env, server.port)
+        result = env.run("rel.passing")
+    finally:
+        server.stop()
+    assert result.returncode == 92
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"Unexpected answer from etcd at http://127.0.0.1:{server.port}" in lines[0]
+    assert "rel.passing" in lines[0]
+    assert "START" not in result.stderr
+
+
+def test_user_unknown_to_the_system_still_takes_etcd_locks(env: Env, etcd_server: EtcdServer) -> None:
+    with_etcd(env, etcd_server.port)
+    env.environ["USER"] = "no-such-user-reliability"
+    result = env.run("rel.passing")
+    assert result.returncode == 0, result.stderr
+    assert "Acquired lock for key /spicerack/locks/cookbooks/rel.passing" in env.log("rel", "passing")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_etcd_does_not_answer_interrupts_at_once(
+    env: Env, etcd_server: EtcdServer, signum: signal.Signals
+) -> None:
+    proxy = StallingEtcdProxy(etcd_server.port)
+    try:
+        with_etcd(env, proxy.port, read_timeout=600)
+        process = start(env, "rel.passing")
+        try:
+            assert proxy.stalled.wait(60), "the cookbook never asked etcd for its lock"
+            process.send_signal(signum)
+            _, stderr = process.communicate(timeout=60)  # The read timeout is 600 s
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    finally:
+        proxy.stop()
+    assert process.returncode == 97
+    interruption = "Received SIGTERM" if signum == signal.SIGTERM else "Ctrl+c pressed"
+    assert stderr == f"Unable to run cookbook rel.passing: {interruption} while acquiring its lock\n"
+    # The writer lock was released on the way out: a new run takes it at once
+    with_etcd(env, etcd_server.port)
+    assert env.run("rel.passing").returncode == 0
+    assert requests.get(f"{etcd_server.url}{LOCK_PATH}rel.passing", timeout=10).status_code == 404
+
+
+def test_cookbook_running_itself_fails_at_once(env: Env, etcd_server: EtcdServer) -> None:
+    with_etcd(env, etcd_server.port)
+    result = env.run("rel.self_runner")
+    assert result.returncode == 92, result.stderr
+    assert "is already held by this process or the run that started it" in result.stderr
+    assert "END (FAIL) - Cookbook rel.self_runner (exit_code=92)" in result.stderr
+    assert requests.get(f"{etcd_server.url}{LOCK_PATH}rel.self_runner", timeout=10).status_code == 404
+
+
+def test_cookbook_nesting_its_own_lock_fails_at_once(env: Env, etcd_server: EtcdServer) -> None:
+    with_etcd(env, etcd_server.port)
+    result = env.run("rel.nested_lock")
+    assert result.returncode == 99, result.stderr
+    assert "is already held by this process or the run that started it" in result.stderr
+    assert "END (FAIL) - Cookbook rel.nested_lock (exit_code=99)" in result.stderr
+
+
+# --- exit codes (defects 1 and 2, SystemExit in argument_parser) ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["256", "-1", "True", "'done'", "1.5", "raise_(SystemExit(300))"])
+def test_a_run_giving_no_valid_exit_code_never_exits_0(env: Env, value: str) -> None:
+    env.environ["RET"] = value.replace("raise_(", "(_ for _ in ()).throw(")
+    result = env.run("rel.returns")
+    assert result.returncode == 99, result.stderr
+    assert result.stdout == "ROLLBACK\n"
+    assert "not an exit code between 0 and 255: exiting with 99 instead" in result.stderr
+    status = "ERROR" if "SystemExit" in value else "FAIL"  # As the reference marks a SystemExit
+    assert f"END ({status}) - Cookbook rel.returns (exit_code=99)" in result.stderr
+
+
+def test_a_reserved_exit_code_is_kept_with_a_warning(env: Env) -> None:
+    env.environ["RET"] = "95"
+    result = env.run("rel.returns")
+    assert result.returncode == 95
+    assert "Cookbook rel.returns returned 95, an exit code reserved for the framework (90-99)" in result.stderr
+    assert "[WARNING] Cookbook rel.returns returned 95" in env.log("rel", "returns")
+
+
+@pytest.mark.parametrize("exception", ["asyncio.CancelledError('stop')", "CustomBase('custom')"])
+def test_a_base_exception_is_a_failure_with_rollback_and_end(env: Env, exception: str) -> None:
+    env.environ["RET"] = f"(_ for _ in ()).throw({exception})"
+    result = env.run("rel.returns")
+    assert result.returncode == 99
+    assert result.stdout == "ROLLBACK\n"
+    assert "END (FAIL) - Cookbook rel.returns (exit_code=99)" in result.stderr
+
+
+def test_system_exit_in_argument_parser_keeps_its_code_and_says_so(env: Env) -> None:
+    result = env.run("rel.exits_in_parser")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr == "SystemExit(3) raised while getting argument parser for cookbook rel.exits_in_parser\n"
+
+
+# --- IRC (defect 4) ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_relay() -> Iterator[SlowRelay]:
+    relay = SlowRelay()
+    yield relay
+    relay.stop()
+
+
+def test_slow_relay_gets_every_sal_line(env: Env, slow_relay: SlowRelay) -> None:
+    env.write_config([env.root / "tree"], tcpircbot_host="127.0.0.1", tcpircbot_port=slow_relay.port)
+    result = env.run("rel.chatty")
+    assert result.returncode == 0, result.stderr
+    # The relay reads the connections left in its backlog after the run is over
+    wait_until(lambda: any("END (PASS)" in line for line in slow_relay.lines), timeout=30, what="the END line")
+    sal = [line for line in slow_relay.lines if line.startswith("!log ")]
+    assert [line.split(" - ")[0].split()[-1] for line in sal] == ["START", "(PASS)"], slow_relay.lines
+    assert sal[-1].endswith("END (PASS) - Cookbook rel.chatty (exit_code=0)")
+    assert "progress 0" in slow_relay.lines[1]  # ordinary messages go in order while time allows
+    assert "dropped" in result.stderr
+    assert os.path.exists(env.logs / "rel" / "chatty.log")
