@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import shlex
@@ -82,7 +83,7 @@ class FleetRemote(Remote):
         )
 
 
-class _RecordingLock:
+class RecordingLock:
     """Records the slots taken on a lock, then delegates to it."""
 
     def __init__(self, lock: Lock | LocalLock | NoLock, prefix: str, recorder: Recorder) -> None:
@@ -168,28 +169,37 @@ class TestingSpicerack(Spicerack):
                 if self._lock_dir is None
                 else LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run, lock_dir=self._lock_dir)
             )
-            self._locks[prefix] = _RecordingLock(lock, prefix, self._state.recorder)  # type: ignore[assignment]
+            self._locks[prefix] = RecordingLock(lock, prefix, self._state.recorder)  # type: ignore[assignment]
         return self._locks[prefix]
 
     def run_cookbook(
         self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
     ) -> int:
         """Run a child cookbook as the accessor does, recording it and nesting its actions in the plan."""
-        recorder = self._state.recorder
-        action = recorder.add(
-            "cookbook", " ".join([cookbook, *(shlex.quote(arg) for arg in args)]), name=cookbook, args=list(args)
+        return record_child(
+            self._state.recorder,
+            cookbook,
+            args,
+            lambda: super(TestingSpicerack, self).run_cookbook(cookbook, args, raises=raises, confirm=confirm),
         )
-        recorder.depth += 1
-        try:
-            code = super().run_cookbook(cookbook, args, raises=raises, confirm=confirm)
-        except BaseException:
-            recorder.depth -= 1
-            recorder.add("end", f"{cookbook} raised", name=cookbook, exit_code=None)
-            raise
+
+
+def record_child(recorder: Recorder, cookbook: str, args: Sequence[str], run: Callable[[], int]) -> int:
+    """Run a child cookbook with ``run()``, recording it and nesting its actions in the plan."""
+    action = recorder.add(
+        "cookbook", " ".join([cookbook, *(shlex.quote(arg) for arg in args)]), name=cookbook, args=list(args)
+    )
+    recorder.depth += 1
+    try:
+        code = run()
+    except BaseException:
         recorder.depth -= 1
-        action.data["exit_code"] = code
-        recorder.add("end", f"{cookbook} exit_code={code}", name=cookbook, exit_code=code)
-        return code
+        recorder.add("end", f"{cookbook} raised", name=cookbook, exit_code=None)
+        raise
+    recorder.depth -= 1
+    action.data["exit_code"] = code
+    recorder.add("end", f"{cookbook} exit_code={code}", name=cookbook, exit_code=code)
+    return code
 
 
 class _CaptureHandler(logging.Handler):
@@ -300,22 +310,26 @@ def _instrument(item: BaseItem | None, recorder: Recorder) -> BaseItem | None:
     get_runner = instance.get_runner
 
     def instrumented_get_runner(args: Any) -> cookbook.CookbookRunnerBase:
-        runner = get_runner(args)
-        rollback = runner.rollback
-
-        def recorded_rollback() -> None:
-            action = recorder.add("rollback", item.full_name, name=item.full_name)
-            try:
-                rollback()
-            except BaseException:
-                action.details = f"{item.full_name} raised"
-                raise
-
-        runner.rollback = recorded_rollback  # type: ignore[method-assign]
-        return runner
+        return record_rollback(get_runner(args), item.full_name, recorder)
 
     instance.get_runner = instrumented_get_runner  # type: ignore[method-assign]
     return item
+
+
+def record_rollback(runner: cookbook.CookbookRunnerBase, name: str, recorder: Recorder) -> cookbook.CookbookRunnerBase:
+    """Make the runner record the call of its ``rollback()`` in the plan; return it."""
+    rollback = runner.rollback
+
+    def recorded_rollback() -> None:
+        action = recorder.add("rollback", name, name=name)
+        try:
+            rollback()
+        except BaseException:
+            action.details = f"{name} raised"
+            raise
+
+    runner.rollback = recorded_rollback  # type: ignore[method-assign]
+    return runner
 
 
 def _find_item(
@@ -394,7 +408,7 @@ def _isolation(
     import wmflib.interactive  # noqa: PLC0415 - the prompts' module
 
     def capture_log(record: logging.LogRecord) -> None:
-        _record_intent(recorder, record)
+        record_intent(recorder, record)
         logs.append(f"{record.levelname} {record.getMessage()}")
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
@@ -403,7 +417,7 @@ def _isolation(
     def sleep(seconds: float) -> None:
         recorder.add("sleep", f"{seconds:g}s", seconds=seconds)
 
-    prompt = _Prompts(recorder, answers)
+    prompt = Prompts(recorder, answers)
 
     def blocked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host is None or str(host) in _LOOPBACK:
@@ -427,9 +441,9 @@ def _isolation(
         return response
 
     return [
-        _logger_capture(logging.getLogger(), capture_log),
-        _logger_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
-        _logger_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
+        logger_capture(logging.getLogger(), capture_log),
+        logger_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
+        logger_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
         mock.patch.object(time, "sleep", sleep),
         mock.patch.object(wmflib.interactive, "sys", _TtySys()),
         mock.patch.object(wmflib.interactive, "print", prompt.print, create=True),
@@ -491,7 +505,7 @@ def _socket_guards(recorder: Recorder) -> list[AbstractContextManager[Any]]:
     return [mock.patch.object(socket.socket, name, guard(name)) for name in ("connect", "connect_ex", "sendto")]
 
 
-def _record_intent(recorder: Recorder, record: logging.LogRecord) -> None:
+def record_intent(recorder: Recorder, record: logging.LogRecord) -> None:
     """Record what Spicerack's clients log they would have done in DRY-RUN (HTTP writes, conftool updates, ...)."""
     if not record.name.startswith("spicerack.") or record.name.startswith("spicerack.testing"):
         return
@@ -510,7 +524,7 @@ def _record_intent(recorder: Recorder, record: logging.LogRecord) -> None:
 
 
 @contextmanager
-def _logger_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord], object]) -> Iterator[None]:
+def logger_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord], object]) -> Iterator[None]:
     handler = _CaptureHandler(callback)
     level = logger.level
     logger.addHandler(handler)
@@ -542,23 +556,32 @@ class _TtySys:
         return getattr(sys, name)
 
 
-class _Prompts:
-    """Answers wmflib's prompts from a list, recording each prompt and its answer."""
+class Prompts:
+    """Answers wmflib's prompts from a list (or lets the operator answer), recording each prompt and its answer."""
 
-    def __init__(self, recorder: Recorder, answers: list[str]) -> None:
+    def __init__(self, recorder: Recorder, answers: list[str] | None) -> None:
+        """Answer from ``answers``, or with :py:data:`None` show the prompts and read the operator's answers."""
         self._recorder = recorder
         self._answers = answers
         self._message = ""
         self._unanswered = False
 
-    def print(self, *values: Any, **_kwargs: Any) -> None:
+    def print(self, *values: Any, **kwargs: Any) -> None:
+        """Remember the prompt's message (and show it, when the operator answers)."""
+        if self._answers is None:
+            builtins.print(*values, **kwargs)
         text = " ".join(str(value) for value in values)
         if "Invalid response." not in text:
             self._message = text.split(" ", 1)[1] if text.startswith("\x1b[36m==>\x1b[39m ") else text
             self._unanswered = False
 
-    def input(self, _prompt: str = "") -> str:
+    def input(self, prompt: str = "") -> str:
+        """Return the next answer, recorded with the prompt's message."""
         message = self._message.splitlines()[0] if self._message else ""
+        if self._answers is None:
+            answer = builtins.input(prompt)
+            self._recorder.add("prompt", f"{message} -> {answer}", message=message, answer=answer)
+            return answer
         if not self._answers:
             if not self._unanswered:
                 self._recorder.add("prompt", f"{message} -> (no answer left)", message=message, answer=None)
