@@ -28,7 +28,7 @@ from ClusterShell.MsgTree import MsgTreeElem
 from cumin import NodeSet
 from cumin.transports import Command
 from pymysql.connections import Connection
-from pymysql.cursors import Cursor, DictCursor
+from pymysql.cursors import DictCursor
 from wmflib.constants import CORE_DATACENTERS
 from wmflib.interactive import ask_confirmation
 
@@ -40,7 +40,7 @@ from spicerack.remote import Remote, RemoteExecutionError, RemoteHosts, RemoteHo
 REPLICATION_ROLES: tuple[str, ...] = ("master", "slave", "standalone")
 """The valid replication roles of the core databases."""
 
-CORE_SECTIONS: tuple[str, ...] = ("s6", "s5", "s2", "s7", "s3", "s8", "s4", "s1", "x1", "es6", "es7")
+CORE_SECTIONS: tuple[str, ...] = ("s6", "s5", "s2", "s7", "s3", "s8", "s4", "s1", "x1", "x3", "es6", "es7")
 """The read-write core sections, from the least to the most impactful should anything go wrong."""
 
 MYSQL_CLIENT: str = "/usr/local/bin/mysql"
@@ -137,8 +137,8 @@ class MysqlClient:
                 ``ssl={"ca": WMF_CA_BUNDLE_PATH}`` (``{}`` not to verify the server, ``ssl_disabled=True`` for no TLS).
 
         Raises:
-            spicerack.mysql.MysqlError: if the default CA bundle is missing.
-            pymysql.err.MySQLError: if the connection fails or cannot be made read-only.
+            pymysql.err.MySQLError: if the connection fails (also when the default CA bundle is missing) or cannot
+                be made read-only.
 
         """
         params: dict[str, Any] = {
@@ -146,14 +146,8 @@ class MysqlClient:
             "cursorclass": DictCursor,
             "read_default_file": str(Path("~/.my.cnf").expanduser()),
             "read_default_group": "clientlabsdb" if str(kwargs.get("host", "")).startswith("clouddb") else "client",
+            "ssl": {"ca": WMF_CA_BUNDLE_PATH},
         }
-        if "ssl" not in kwargs and not kwargs.get("ssl_disabled"):
-            if not Path(WMF_CA_BUNDLE_PATH).is_file():
-                raise MysqlError(
-                    f"The CA bundle {WMF_CA_BUNDLE_PATH} to verify the server is missing: pass ssl={{'ca': PATH}}, "
-                    "ssl={} not to verify the server or ssl_disabled=True not to use TLS"
-                )
-            params["ssl"] = {"ca": WMF_CA_BUNDLE_PATH}
         params.update(kwargs)
 
         connection: Connection[Any] = Connection(**params)
@@ -219,13 +213,16 @@ class Instance:
             try:
                 self._primary = self.show_slave_status()["Master_Host"]
             except (KeyError, MysqlError) as e:
-                raise MysqlError(f"Unable to retrieve the primary host of {self}") from e
+                raise MysqlError(f"Unable to retrieve master host of {self}") from e
 
         return self._primary
 
     @contextmanager
-    def cursor(self, **kwargs: Any) -> Iterator[tuple["Connection[Any]", Cursor]]:
+    def cursor(self, **kwargs: Any) -> Iterator[tuple["Connection[Any]", Any]]:
         """Yield a ``(connection, cursor)`` pair connected to this instance's host.
+
+        The cursor is typed ``Any``, as in the reference: its class (``DictCursor`` by default, rows as dicts) is
+        chosen at run time by the ``cursorclass`` argument.
 
         Examples:
             ::
@@ -246,7 +243,7 @@ class Instance:
         with self._mysql.connect(**kwargs) as connection, connection.cursor() as cursor:
             yield connection, cursor
 
-    def check_warnings(self, cursor: Cursor) -> None:
+    def check_warnings(self, cursor: Any) -> None:
         """Log the warnings of the cursor's last query, if any, and ask the operator whether to go on.
 
         Arguments:
@@ -306,7 +303,7 @@ class Instance:
                 logger.info("Would have executed on host %s the query: %s", self, effective_query)
                 return 0
 
-            affected_rows = cursor.execute(query, query_parameters)
+            affected_rows: int = cursor.execute(query, query_parameters)
             self.check_warnings(cursor)
             connection.commit()  # the caller has no connection to commit with
             return affected_rows

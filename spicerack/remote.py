@@ -480,18 +480,17 @@ class RemoteHosts:
         except CuminError as e:
             raise RemoteError(f"Cumin execution failed on {target.hosts}: {e}") from e
 
+        results: CommandResults = worker.get_results()
         if return_code == 0:
-            return worker.get_results()  # type: ignore[no-any-return]
+            return results
 
         failed_hosts = _failed_hosts(worker)
         if self._dry_run:
             logger.warning("Commands %s failed on hosts %s, not raised in DRY-RUN mode", commands, failed_hosts)
-            return worker.get_results()  # type: ignore[no-any-return]
+            return results
 
         logger.debug("Cumin execution failed with exit code %d on hosts %s", return_code, failed_hosts)
-        raise RemoteExecutionError(
-            return_code, "Cumin execution failed", worker.get_results(), failed_hosts=failed_hosts
-        )
+        raise RemoteExecutionError(return_code, "Cumin execution failed", results, failed_hosts=failed_hosts)
 
     def _target(self, batch_size: int | str | None, batch_sleep: float | None) -> transports.Target:
         """Return cumin's target for these hosts with the given batch plan."""

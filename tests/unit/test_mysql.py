@@ -1,7 +1,9 @@
 """Unit tests of spicerack.mysql: command lines, query building, parsing and checks (servers are in integration)."""
 
+import inspect
 import subprocess
 import sys
+import typing
 from datetime import datetime
 from decimal import Decimal
 
@@ -49,7 +51,7 @@ class StubRemote:
 
 
 def test_constants_are_the_reference_values():
-    assert CORE_SECTIONS == ("s6", "s5", "s2", "s7", "s3", "s8", "s4", "s1", "x1", "es6", "es7")
+    assert CORE_SECTIONS == ("s6", "s5", "s2", "s7", "s3", "s8", "s4", "s1", "x1", "x3", "es6", "es7")
     assert REPLICATION_ROLES == ("master", "slave", "standalone")
     assert [item.value for item in MasterUseGTID] == ["current_pos", "slave_pos", "no"]
     assert ReplicationInfo("db1", "bin.000001", 4, 3306).port == 3306
@@ -317,18 +319,18 @@ class TestMysqlClient:
             assert connection.params["ssl"] == {}
             assert connection.params["read_default_file"] is None
 
-    def test_missing_ca_bundle(self, tmp_path, monkeypatch):
+    def test_the_ca_bundle_path_goes_to_pymysql_even_if_missing(self, tmp_path, monkeypatch):
+        # As the reference: pymysql itself reports a missing bundle when it connects.
         monkeypatch.setattr(mysql, "WMF_CA_BUNDLE_PATH", str(tmp_path / "nope.crt"))
         monkeypatch.setattr(mysql, "Connection", FakeConnection)
-        FakeConnection.instances.clear()
-        with (
-            pytest.raises(MysqlError, match=r"The CA bundle .*nope.crt to verify the server is missing"),
-            MysqlClient().connect(host="db1001"),
-        ):
-            pass
-        assert FakeConnection.instances == []
+        with MysqlClient(dry_run=False).connect(host="db1001") as connection:
+            assert connection.params["ssl"] == {"ca": str(tmp_path / "nope.crt")}
         with MysqlClient(dry_run=False).connect(host="db1001", ssl_disabled=True) as connection:
-            assert "ssl" not in connection.params
+            assert connection.params["ssl_disabled"] is True
+
+    def test_cursor_is_typed_any_as_in_the_reference(self):
+        (pair,) = typing.get_args(inspect.signature(Instance.cursor.__wrapped__).return_annotation)
+        assert typing.get_args(pair)[1] is typing.Any
 
 
 @pytest.mark.parametrize(
@@ -438,18 +440,18 @@ class TestMysql:
 
     def test_get_core_dbs_counts_masters(self):
         sizes = {
-            EQIAD_MASTERS: 11,
-            "A:db-core and A:db-role-master": 21,
-            "A:db-core and A:eqiad and not A:db-section-s1 and A:db-role-master": 10,
+            EQIAD_MASTERS: 12,
+            "A:db-core and A:db-role-master": 23,
+            "A:db-core and A:eqiad and not A:db-section-s1 and A:db-role-master": 11,
         }
         client = Mysql(StubRemote(sizes))
-        assert len(client.get_core_dbs(datacenter="eqiad", replication_role="master")) == 11
-        assert len(client.get_core_dbs(datacenter="eqiad", replication_role="master", excludes=("s1",))) == 10
-        with pytest.raises(MysqlError, match="Matched 21 masters, expected 22"):
+        assert len(client.get_core_dbs(datacenter="eqiad", replication_role="master")) == 12
+        assert len(client.get_core_dbs(datacenter="eqiad", replication_role="master", excludes=("s1",))) == 11
+        with pytest.raises(MysqlError, match="Matched 23 masters, expected 24"):
             client.get_core_dbs(replication_role="master")
 
     def test_set_core_masters_readonly(self):
-        remote = StubRemote({EQIAD_MASTERS: 11}, outputs=[None, "1"])
+        remote = StubRemote({EQIAD_MASTERS: 12}, outputs=[None, "1"])
         Mysql(remote).set_core_masters_readonly("eqiad")
         commands = [command for hosts in remote.hosts for command in hosts.commands]
         assert commands == [
@@ -459,13 +461,13 @@ class TestMysql:
         assert remote.hosts[1].calls[0][1]["is_safe"] is True
 
     def test_set_core_masters_readwrite_fails_verification(self, caplog):
-        remote = StubRemote({EQIAD_MASTERS: 11}, outputs=[None, {"db1001": "0", "db1002": "1"}])
+        remote = StubRemote({EQIAD_MASTERS: 12}, outputs=[None, {"db1001": "0", "db1002": "1"}])
         with pytest.raises(MysqlError, match="Verification failed that core DB masters in eqiad have read-only=False"):
             Mysql(remote, dry_run=False).set_core_masters_readwrite("eqiad")
         assert "Expected output to be '0', got '1' for hosts db1002" in caplog.text
 
     def test_verify_in_dry_run_only_logs(self, caplog):
-        remote = StubRemote({EQIAD_MASTERS: 11}, outputs=["0"])
+        remote = StubRemote({EQIAD_MASTERS: 12}, outputs=["0"])
         Mysql(remote, dry_run=True).verify_core_masters_readonly("eqiad", True)
         assert "Expected output to be '1', got '0'" in caplog.text
 
@@ -474,7 +476,8 @@ class TestMysql:
         remote = StubRemote(outputs=stamps)
         heartbeats = Mysql(remote).get_core_masters_heartbeats("eqiad", "codfw")
         assert heartbeats["s6"] == datetime(2024, 1, 2, 3, 4, 0, 1)
-        assert heartbeats["es7"] == datetime(2024, 1, 2, 3, 4, 10, 1)
+        assert heartbeats["x3"] == datetime(2024, 1, 2, 3, 4, 9, 1)
+        assert heartbeats["es7"] == datetime(2024, 1, 2, 3, 4, 11, 1)
         assert remote.queries[0] == "A:db-core and A:eqiad and A:db-section-s6 and A:db-role-master"
         assert "WHERE datacenter = 'codfw' and shard = 's6'" in remote.hosts[0].commands[0]
 
