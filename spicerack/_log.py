@@ -19,6 +19,9 @@ LOG_FILE_MAX_BYTES = 10 * 1024**2
 LOG_FILE_BACKUPS = 500
 """How many rotated copies of each log file are kept (for audit)."""
 _NOISY_LOGGERS = ("urllib3", "requests")
+FILE_ONLY = {"spicerack_file_only": True}
+"""``extra=`` of a log call whose record goes to the log files only, never to the console: for lines of ours that
+the reference doesn't print (e.g. ``logger.debug("...", extra=FILE_ONLY)``), so that DRY-RUN consoles stay the same."""
 
 
 def __getattr__(name: str) -> Any:
@@ -28,6 +31,14 @@ def __getattr__(name: str) -> Any:
 
         return notify_logger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class FilterOutFileOnly(logging.Filter):
+    """Keep the records logged with ``extra=FILE_ONLY`` out of the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Return False for the records marked file-only."""
+        return not getattr(record, "spicerack_file_only", False)
 
 
 class FilterOutCumin(logging.Filter):
@@ -78,6 +89,7 @@ def setup_logging(
     else:
         console.setLevel(logging.INFO)
     console.addFilter(FilterOutCumin())
+    console.addFilter(FilterOutFileOnly())
 
     for handler in (main_file, extended_file, console):
         root_logger.addHandler(handler)
