@@ -1,7 +1,8 @@
 """The pytest plugin of :py:mod:`spicerack.testing` (registered as ``spicerack`` in the ``pytest11`` entry point).
 
 * ``--update-plans``: write the plans compared with ``plan_snapshot`` to their snapshot files instead of failing.
-* the ``plan_snapshot`` fixture: ``plan_snapshot(result, "name")`` compares the plan with ``<plans dir>/name.txt``;
+* the ``plan_snapshot`` fixture: ``plan_snapshot(result, "name")`` compares the plan with ``<plans dir>/name.txt``
+  (without a name: ``<test module>.<test name>.txt``);
   the directory is the ``spicerack_plans_dir`` ini option, relative to the rootdir (``tests/plans`` by default).
 * the ``fleet`` fixture: an empty :py:class:`spicerack.testing.Fleet` to describe.
 * ``assert plan == [...]`` failures show a line diff.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,16 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def plan_snapshot(request: pytest.FixtureRequest) -> Callable[[Plan | RunResult, str], None]:
-    """Return ``check(plan_or_result, name)``: compare with the snapshot file ``name.txt``, or write it."""
+def plan_snapshot(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Return ``check(plan_or_result, name=None)``: compare with the snapshot file ``name.txt``, or write it.
+
+    Without a name, the file is named after the test: ``<module>.<test name>.txt`` (parameters included).
+    """
     from spicerack.testing._snapshot import check_snapshot  # noqa: PLC0415 - loaded only by tests using it
 
     config = request.config
     plans_dir = Path(config.rootpath) / str(config.getini("spicerack_plans_dir"))
     update = bool(config.getoption("update_plans"))
+    default_name = f"{request.node.module.__name__.rsplit('.', 1)[-1]}.{request.node.name}"
 
-    def check(plan: Plan | RunResult, name: str) -> None:
-        check_snapshot(plan, plans_dir / f"{name}.txt", update=update)
+    def check(plan: Plan | RunResult, name: str | None = None) -> None:
+        file_name = re.sub(r"[^\w.\-]+", "_", name or default_name).strip("_")
+        check_snapshot(plan, plans_dir / f"{file_name}.txt", update=update)
 
     return check
 

@@ -535,6 +535,24 @@ class TestSnapshot:
         assert (pytester.path / "tests" / "plans" / "missing.txt").read_text(encoding="utf-8") == "exit_code: 98\n"
         pytester.runpytest().assert_outcomes(passed=1)
 
+    def test_plugin_default_name(self, pytester):
+        """Without a name, the snapshot file is named after the test module and the test, parameters included."""
+        pytester.makepyfile(
+            test_named="""
+            import pytest
+            from spicerack.testing import run_cookbook
+
+            @pytest.mark.parametrize("dry_run", [True, False])
+            def test_run(plan_snapshot, tmp_path, dry_run):
+                plan_snapshot(run_cookbook("nothing", cookbooks_dir=tmp_path, dry_run=dry_run))
+            """
+        )
+        pytester.runpytest("--update-plans").assert_outcomes(passed=2)
+        assert sorted(path.name for path in (pytester.path / "tests" / "plans").iterdir()) == [
+            "test_named.test_run_False.txt",
+            "test_named.test_run_True.txt",
+        ]
+
     def test_assert_diff(self, pytester):
         """A failed ``assert plan == [...]`` shows the line diff."""
         pytester.makepyfile(
