@@ -403,7 +403,7 @@ class Fleet:
                 output: active
               - pattern: "apt-get .*"
                 exit_code: 100
-                on: host2.example.org
+                hosts: host2.example.org  # or on:
                 times: 1
             conftool:
               pools/eqiad/web/nginx/host1.example.org: {pooled: "yes", weight: 10}
@@ -438,7 +438,8 @@ class Fleet:
         )
 
     def _add_reply_entry(self, entry: Mapping[Any, Any]) -> None:
-        entry = {("on" if key is True else key): value for key, value in entry.items()}  # YAML 1.1 reads on: as true
+        # YAML 1.1 reads an `on:` key as true: `hosts:` is the same key, without the surprise
+        entry = {("on" if key is True or key == "hosts" else key): value for key, value in entry.items()}
         unknown = set(entry) - {"command", "pattern", "output", "exit_code", "on", "timeout", "times"}
         if unknown or ("command" in entry) == ("pattern" in entry):
             raise FleetError(

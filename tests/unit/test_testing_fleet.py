@@ -191,7 +191,7 @@ class TestYaml:
             "queries:\n  'A:all': h[1-3]\n"
             "down: [h3]\n"
             "commands:\n"
-            "  - command: hostname\n    output: name\n"
+            "  - command: hostname\n    output: name\n    hosts: h[1-2]\n"
             "  - pattern: 'apt-get .*'\n    exit_code: 100\n    on: h2\n    times: 1\n"
             "dns:\n  - {name: h1.example.org., type: A, values: [10.0.0.1]}\n"
             "conftool:\n  pools/eqiad/web/nginx/h1: {pooled: 'yes'}\n"
