@@ -205,8 +205,8 @@ def cookbook_parser_of(name: str, config: dict[str, Any]) -> argparse.ArgumentPa
             and cookbook.CookbookBase in value.__mro__
             and value.__module__ == module.__name__
         ]
-        if class_name:
-            classes = [value for value in classes if value.__name__ == class_name]
+        if class_name:  # module.Class names only the cookbooks of a module with several of them
+            classes = [value for value in classes if value.__name__ == class_name] if len(classes) > 1 else []
             if not classes:
                 continue
         if len(classes) > 1:

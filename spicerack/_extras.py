@@ -14,7 +14,6 @@ exit code 2 for a usage error, 1 for a failure.
 """
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -114,6 +113,8 @@ def _check_combination(args: argparse.Namespace) -> None:
 
 
 def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "Spicerack") -> int:
+    import json  # noqa: PLC0415 - not loaded by the other commands
+
     from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
     from spicerack._cookbook import CookbookCollection  # noqa: PLC0415 - imports this module
     from spicerack._listing_cache import cached_listing, default_cache_dir  # noqa: PLC0415
@@ -129,9 +130,15 @@ def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "
             menu = CookbookCollection(base_dirs=base_dirs, args=[], spicerack=spicerack, path_filter=prefix).menu
         finally:
             collector.removeHandler(failures)
-        return json.dumps(listing_document(menu, prefix, failures.failed), indent=2) + "\n"
+        failed = [entry for entry in failures.failed if not _outside(entry["module"], prefix)]
+        return json.dumps(listing_document(menu, prefix, failed), indent=2) + "\n"
 
     return cached_listing(base_dirs, prefix, False, produce, cache_dir=default_cache_dir() / "json")
+
+
+def _outside(name: str, prefix: str) -> bool:
+    """Whether a dotted name is outside a listing's filter: neither of them starts with the other."""
+    return not (name.startswith(prefix) or prefix.startswith(name))
 
 
 class _Failures(logging.Handler):
@@ -228,6 +235,8 @@ def _doc(obj: object) -> str:
 
 
 def _history(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    import json  # noqa: PLC0415 - not loaded by the other commands
+
     from spicerack import _config, _journal  # noqa: PLC0415 - the extra flags load what they use
 
     query = _journal.HistoryQuery(prefix=str(args.cookbook), user=args.extra_user, failed=args.extra_failed)
@@ -261,6 +270,8 @@ def _filtered(query: "HistoryQuery") -> bool:
 
 
 def _locks(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    import json  # noqa: PLC0415 - not loaded by the other commands
+
     from spicerack import locking  # noqa: PLC0415 - the extra flags load what they use
 
     params = config.get("instance_params") or {}
