@@ -97,3 +97,36 @@ def logs_base_dir(config: dict[str, Any]) -> Path:
     if not config.get("logs_base_dir"):
         raise ConfigError("Missing key `logs_base_dir` in the configuration file.")
     return Path(config["logs_base_dir"]).expanduser()
+
+
+def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
+    """Check the settings that a run uses only once started: the IRC relay and, with locks, the etcd settings.
+
+    So that a mistake there stops the run before it starts, instead of silently turning IRC off or failing at
+    the lock.
+
+    Arguments:
+        config: the configuration.
+        locks: whether the run takes locks (not with ``--no-locks``).
+
+    Raises:
+        spicerack._config.ConfigError: naming the key, if a setting is unusable.
+
+    """
+    if config.get("tcpircbot_host"):
+        port = config.get("tcpircbot_port")
+        if isinstance(port, bool) or not (isinstance(port, int) or (isinstance(port, str) and port.isdigit())):
+            raise ConfigError(
+                f"Invalid key `tcpircbot_port` in the configuration file: {port!r}, expected the port (1-65535) of "
+                f"the tcpircbot relay set in `tcpircbot_host`."
+            )
+        if not 0 < int(port) < 65536:
+            raise ConfigError(f"Invalid key `tcpircbot_port` in the configuration file: {port}, expected 1-65535.")
+    etcd_config = (config.get("instance_params") or {}).get("etcd_config")
+    if locks and etcd_config:
+        from spicerack.locking import LockError, load_etcd_config  # noqa: PLC0415 - only to run a cookbook
+
+        try:
+            load_etcd_config(Path(etcd_config))
+        except LockError as e:
+            raise ConfigError(f"Invalid key `instance_params.etcd_config` in the configuration file: {e}") from None

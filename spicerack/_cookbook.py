@@ -360,6 +360,10 @@ def load_yaml_config(config_file: str) -> dict[str, Any]:
     try:
         with open(config_file, encoding="utf-8") as stream:
             config = yaml.safe_load(stream)
+    except IsADirectoryError as e:
+        raise _config.ConfigError("it is a directory") from e
+    except UnicodeDecodeError as e:  # its repr would quote the whole file, secrets included
+        raise _config.ConfigError(f"it is not UTF-8 text (invalid byte at offset {e.start})") from e
     except Exception as e:
         raise _config.ConfigError(repr(e)) from e
     return {} if config is None else config
@@ -444,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int | None:
 
     try:
         logs_dir = _config.logs_base_dir(config)
+        _config.check_run_settings(config, locks=not args.no_locks)
     except _config.ConfigError as e:
         print(e, file=sys.stderr)
         return 1

@@ -14,6 +14,11 @@ importing anything, as long as none of these changed:
 
 Otherwise the modules are imported and the new output recorded. The file is replaced atomically, so concurrent runs
 never read a partial cache; a cache that can't be read or written is ignored.
+
+What the cache cannot see (a module's import reading an environment variable, or another file outside
+``sys.path``, or a remote service) is seen at the latest when the recorded listing expires, after
+:py:const:`MAX_AGE_SECONDS`. ``SPICERACK_LISTING_CACHE=rebuild`` makes a listing import everything and record it
+anew, ``SPICERACK_LISTING_CACHE=off`` makes it import everything without reading or writing the cache.
 """
 
 import contextlib
@@ -21,12 +26,17 @@ import io
 import marshal
 import os
 import sys
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+MAX_AGE_SECONDS = 600
+"""How long a recorded listing is used at most, in seconds."""
+ENV_VARIABLE = "SPICERACK_LISTING_CACHE"
+"""The environment variable that bypasses the cache (``off``) or rebuilds it (``rebuild``)."""
 COOKBOOKS_PACKAGE = "cookbooks"
 FileStat = tuple[str, int, int]
 """A file's path, modification time (ns) and size."""
@@ -143,6 +153,8 @@ class ListingCache:
     def _is_valid(self, data: Any) -> bool:
         if not isinstance(data, dict) or data.get("key") != self.key:
             return False
+        if not 0 <= time.time() - data["created"] < MAX_AGE_SECONDS:
+            return False
         if data["dirs"] != self.dirs or data["files"] != self.files:
             return False
         if any(_stat(path) != stat for path, stat in data["deps"].items()):
@@ -159,6 +171,7 @@ class ListingCache:
             "deps": deps,
             "dep_dirs": dep_dirs,
             "output": output,
+            "created": time.time(),
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
@@ -208,13 +221,15 @@ def cached_listing(
         the exit code, 0.
 
     """
+    mode = os.environ.get(ENV_VARIABLE, "")
     cache = ListingCache(base_dirs, prefix, verbose, cache_dir)
-    recorded = cache.load()
+    recorded = cache.load() if mode not in ("off", "rebuild") else None
     if recorded is not None:
         for number, text in recorded:
             stream = sys.stdout if number == 1 else sys.stderr
             stream.write(text)
             stream.flush()
+        _say_if_nothing_matched(prefix, recorded)
         return 0
 
     output: list[tuple[int, str]] = []
@@ -224,5 +239,13 @@ def cached_listing(
         print(produce(), end="")
     finally:
         sys.stdout, sys.stderr = stdout, stderr
-    cache.save(output)
+    if mode != "off":
+        cache.save(output)
+    _say_if_nothing_matched(prefix, output)
     return 0
+
+
+def _say_if_nothing_matched(prefix: str, output: list[tuple[int, str]]) -> None:
+    """Say on stderr that a filter matched nothing (stdout stays empty, as the reference leaves it)."""
+    if prefix and not any(number == 1 and text for number, text in output):
+        print(f"No cookbook or group matches {prefix}", file=sys.stderr)

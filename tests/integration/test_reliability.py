@@ -91,6 +91,14 @@ class ExitsInParser(CookbookBase):
     def get_runner(self, args):
         raise AssertionError("not reached")
 ''',
+    "rel/titled.py": """import os
+
+__title__ = os.environ.get("RELIABILITY_TITLE", "no title")
+
+
+def run(args, spicerack):
+    return 0
+""",
     "rel/chatty.py": '''"""Logs many IRC messages."""
 def run(args, spicerack):
     for number in range(60):
@@ -369,3 +377,93 @@ def test_slow_relay_gets_every_sal_line(env: Env, slow_relay: SlowRelay) -> None
     assert "progress 0" in slow_relay.lines[1]  # ordinary messages go in order while time allows
     assert "dropped" in result.stderr
     assert os.path.exists(env.logs / "rel" / "chatty.log")
+
+
+# --- configuration (defect 7 and the configuration's rough edges) --------------------------------------------
+
+
+def test_a_configuration_file_not_in_utf8_is_one_line_naming_it_without_its_content(env: Env) -> None:
+    env.config.write_bytes(env.config.read_bytes() + b"password: s3cret\xff\xfe\n")
+    result = env.run("rel.passing")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Unable to load the configuration file {env.config}: it is not UTF-8 text")
+    assert "s3cret" not in result.stderr
+
+
+def test_a_configuration_file_that_is_a_directory_says_so(env: Env) -> None:
+    env.config.unlink()
+    env.config.mkdir()
+    result = env.run("-l")
+    assert result.returncode == 1
+    assert result.stderr == f"Unable to load the configuration file {env.config}: it is a directory\n"
+
+
+@pytest.mark.parametrize("port", [None, 0, 70000, "irc"])
+def test_an_irc_relay_without_a_usable_port_is_refused(env: Env, port: object) -> None:
+    settings = {"tcpircbot_host": "127.0.0.1"} | ({} if port is None else {"tcpircbot_port": port})
+    env.write_config([env.root / "tree"], **settings)
+    result = env.run("rel.passing")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Invalid key `tcpircbot_port` in the configuration file:")
+    assert not env.logs.exists()
+
+
+@pytest.mark.parametrize("content", [None, "host: [unclosed\n", "- a list\n"])
+def test_an_unusable_etcd_config_is_a_configuration_error(env: Env, content: str | None) -> None:
+    etcd_config = env.root / "etcd.yaml"
+    if content is not None:
+        etcd_config.write_text(content)
+    env.write_config([env.root / "tree"], instance_params={"etcd_config": str(etcd_config)})
+    result = env.run("rel.passing")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Invalid key `instance_params.etcd_config` in the configuration file:")
+    assert str(etcd_config) in result.stderr
+    assert env.run("--no-locks", "rel.passing").returncode == 0  # the file is not needed without locks
+
+
+# --- names and listings (defects 5 and 10, -l PREFIX) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a" * 253, "rel." + "b" * 300, "rel/" + "c" * 300 + ".py"])
+def test_a_very_long_cookbook_name_is_not_found(env: Env, name: str) -> None:
+    result = env.run(name)
+    assert result.returncode == 98
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Unable to find cookbook ")
+
+
+def test_a_listing_filter_matching_nothing_says_so_on_stderr_only(env: Env) -> None:
+    for _ in ("cold", "cached"):
+        result = env.run("-l", "nothing.here")
+        assert (result.returncode, result.stdout) == (0, "")
+        assert result.stderr == "No cookbook or group matches nothing.here\n"
+
+
+def titles(env: Env, **variables: str) -> str:
+    env.environ.update(variables)
+    result = env.run("-l", "-v", "rel.titled")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1].split(": ", 1)[1]
+
+
+def test_the_listing_cache_can_be_bypassed_and_rebuilt_from_the_command_line(env: Env) -> None:
+    assert titles(env, RELIABILITY_TITLE="first") == "first [unowned]"
+    assert titles(env, RELIABILITY_TITLE="second") == "first [unowned]"  # an environment variable is not seen
+    assert titles(env, SPICERACK_LISTING_CACHE="off") == "second [unowned]"
+    assert titles(env, SPICERACK_LISTING_CACHE="") == "first [unowned]"  # off neither reads nor writes
+    assert titles(env, SPICERACK_LISTING_CACHE="rebuild") == "second [unowned]"
+    assert titles(env, SPICERACK_LISTING_CACHE="", RELIABILITY_TITLE="third") == "second [unowned]"
+
+
+def test_a_recorded_listing_expires(env: Env) -> None:
+    import marshal
+
+    assert titles(env, RELIABILITY_TITLE="first") == "first [unowned]"
+    (cache_file,) = (env.root / "home" / ".cache" / "spicerack").glob("listing-*.marshal")
+    data = marshal.loads(cache_file.read_bytes())
+    data["created"] -= 601  # older than the ten minutes a recorded listing lives
+    cache_file.write_bytes(marshal.dumps(data))
+    assert titles(env, RELIABILITY_TITLE="second") == "second [unowned]"
