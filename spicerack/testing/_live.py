@@ -20,7 +20,15 @@ from spicerack import Spicerack, irc_logger_name, sal_logger_name
 from spicerack._menu import CookbookItem
 from spicerack.testing._fleet import Outcome, RemoteCall
 from spicerack.testing._plan import Recorder
-from spicerack.testing._run import Prompts, RecordingLock, logger_capture, record_child, record_intent, record_rollback
+from spicerack.testing._run import (
+    Prompts,
+    RecordingLock,
+    announce_capture,
+    logger_capture,
+    record_child,
+    record_intent,
+    record_rollback,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -135,8 +143,8 @@ def _observers(recorder: Recorder, dry_run: bool, requests: Any, interactive: An
     observe: Callable[[logging.LogRecord], None] = lambda record: record_intent(recorder, record)  # noqa: E731
     return [
         logger_capture(logging.getLogger(), observe),
-        logger_capture(logging.getLogger(sal_logger_name), sal),
-        logger_capture(logging.getLogger(irc_logger_name), irc),
+        announce_capture(logging.getLogger(sal_logger_name), sal),
+        announce_capture(logging.getLogger(irc_logger_name), irc),
         mock.patch.object(transport.Transport, "new", staticmethod(new)),
         mock.patch.object(Spicerack, "_lock_instance", lock_instance),
         mock.patch.object(Spicerack, "run_cookbook", run_cookbook),

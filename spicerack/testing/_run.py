@@ -442,8 +442,8 @@ def _isolation(
 
     return [
         logger_capture(logging.getLogger(), capture_log),
-        logger_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
-        logger_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
+        announce_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
+        announce_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
         mock.patch.object(time, "sleep", sleep),
         mock.patch.object(wmflib.interactive, "sys", _TtySys()),
         mock.patch.object(wmflib.interactive, "print", prompt.print, create=True),
@@ -534,6 +534,31 @@ def logger_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+class _CaptureFilter(logging.Filter):
+    def __init__(self, callback: Callable[[logging.LogRecord], object]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._callback(record)
+        return True
+
+
+@contextmanager
+def announce_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord], object]) -> Iterator[None]:
+    """Capture the records logged on the SAL/IRC logger with a filter: cookbooks may clear its handlers."""
+    capture = _CaptureFilter(callback)
+    level = logger.level
+    logger.addFilter(capture)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeFilter(capture)
         logger.setLevel(level)
 
 

@@ -160,6 +160,14 @@ DEPOOL = '''
         cluster.restart_services(["nginx"], ["nginx"], batch_size=1)
 '''
 
+QUIET = '''
+    """Clear the SAL logger's handlers, then log to it (module API)."""
+
+    def run(args, spicerack):
+        spicerack.sal_logger.handlers.clear()
+        spicerack.sal_logger.info("quiet")
+'''
+
 CONNECT = '''
     """Open a socket to a remote address (module API)."""
     import socket
@@ -182,6 +190,7 @@ def tree(tmp_path_factory):
     (base / "cookbooks" / "demo" / "reboot.py").write_text(textwrap.dedent(REBOOT), encoding="utf-8")
     (base / "cookbooks" / "demo" / "deploy.py").write_text(textwrap.dedent(DEPLOY), encoding="utf-8")
     (base / "cookbooks" / "demo" / "depool.py").write_text(textwrap.dedent(DEPOOL), encoding="utf-8")
+    (base / "cookbooks" / "demo" / "quiet.py").write_text(textwrap.dedent(QUIET), encoding="utf-8")
     (base / "cookbooks" / "demo" / "connect.py").write_text(textwrap.dedent(CONNECT), encoding="utf-8")
     return base
 
@@ -436,6 +445,16 @@ class TestClients:
         plan = Plan([Action("sal", "at 2024-05-01T10:00:00+00:00, [1714557600] done")])
         assert plan.lines == ["sal: at <datetime>, [<epoch>] done"]
         assert plan.sal() == ["at 2024-05-01T10:00:00+00:00, [1714557600] done"]
+
+
+def test_sal_captured_when_handlers_are_cleared(tree):
+    """SAL lines are recorded even when the cookbook clears the SAL logger's handlers (as some real cookbooks do)."""
+    result = run_cookbook("demo.quiet", cookbooks_dir=tree, dry_run=False)
+    assert result.plan.sal() == [
+        "START - Cookbook demo.quiet",
+        "quiet",
+        "END (PASS) - Cookbook demo.quiet (exit_code=0)",
+    ]
 
 
 def test_child_failure(tree):
