@@ -448,7 +448,7 @@ def _row(entry: dict[str, Any]) -> tuple[str, ...]:
     suffix = f" ({', '.join(marks)})" if marks else ""
     return (
         start.strftime("%Y-%m-%d %H:%M:%S") if start.year > 1 else "?",
-        f"{duration:.1f}s" if isinstance(duration, int | float) else "?",
+        format_duration(duration) if isinstance(duration, int | float) else "?",
         str(entry.get("exit_code", "?")),
         str(entry.get("user", "?")),
         str(entry.get("host", "?")),
@@ -456,3 +456,16 @@ def _row(entry: dict[str, Any]) -> tuple[str, ...]:
         str(entry.get("run_id", "?")),
         shlex.join(str(arg) for arg in args) if isinstance(args, list) else "",
     )
+
+
+def format_duration(seconds: float) -> str:
+    """A run's duration for the table: ``0.42s``, ``12.5s``, ``3m07s``, ``2h05m``."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,231 @@
+"""Unit tests of the run journal: redaction, appends and rotation, the recording of runs, and the history."""
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from spicerack import _journal
+from spicerack._journal import HistoryQuery, append, format_duration, parse_duration, read_history, redact_args
+
+
+@pytest.fixture(autouse=True)
+def inactive_journal():
+    _journal.deactivate()
+    yield
+    _journal.deactivate()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    (
+        (["--password", "p", "x"], ["--password", "***", "x"]),
+        (["--db-passwd=p", "--api-key", "k"], ["--db-passwd=***", "--api-key", "***"]),
+        (["--token", "t", "--auth-file", "f", "--secret=s"], ["--token", "***", "--auth-file", "***", "--secret=***"]),
+        (["--private-key", "k", "--credentials", "c"], ["--private-key", "***", "--credentials", "***"]),
+        (["-p", "x", "--reason", "r", "host1"], ["-p", "x", "--reason", "r", "host1"]),
+        (["--password"], ["--password"]),
+        (["-", "--"], ["-", "--"]),
+    ),
+)
+def test_redact_args_hides_the_values_of_secret_looking_options(args, expected):
+    assert redact_args(args) == expected
+
+
+def test_redact_args_hides_the_values_of_configured_options_too():
+    assert redact_args(["--pin", "1234", "-k", "x", "--other", "y"], ["--pin", "-k"]) == [
+        "--pin",
+        "***",
+        "-k",
+        "***",
+        "--other",
+        "y",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    (("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1w", 604800), ("1h30m", 5400), ("0s", 0)),
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ("", "1", "h", "1x", "1 h", "-1h", "yesterday", "1h 30m"))
+def test_parse_duration_refuses_anything_else(text):
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "seconds, text", ((0.0123, "0.01s"), (9.999, "10.00s"), (12.34, "12.3s"), (187, "3m07s"), (7500, "2h05m"))
+)
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_append_writes_one_line_per_entry_and_creates_the_directory(tmp_path):
+    path = tmp_path / "logs" / "journal.jsonl"
+    append(path, {"cookbook": "a", "args": ["é"]})
+    append(path, {"cookbook": "b"})
+    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [
+        {"cookbook": "a", "args": ["é"]},
+        {"cookbook": "b"},
+    ]
+
+
+def test_append_rotates_like_the_logs(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    for index in range(7):
+        append(path, {"cookbook": f"c{index}"}, max_bytes=40, backups=2)
+    names = sorted(child.name for child in tmp_path.iterdir() if not child.name.endswith(".lock"))
+    assert names == ["journal.jsonl", "journal.jsonl.1", "journal.jsonl.2"]
+    cookbooks = [json.loads(line)["cookbook"] for name in reversed(names) for line in (tmp_path / name).open()]
+    assert cookbooks == ["c2", "c3", "c4", "c5", "c6"]  # the oldest ones went with the last backup
+
+
+def entry(cookbook: str, start: datetime, **fields: object) -> dict[str, object]:
+    return {"cookbook": cookbook, "start": start.isoformat(), "exit_code": 0, "user": "u", **fields}
+
+
+def test_read_history_goes_through_the_rotated_files_for_the_most_recent_runs(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    now = datetime.now(UTC)
+    lines = [entry(f"c{index}", now - timedelta(minutes=30 - index)) for index in range(30)]
+    for index, rotated in ((2, lines[:10]), (1, lines[10:20]), (0, lines[20:])):
+        target = path if index == 0 else Path(f"{path}.{index}")
+        target.write_text("".join(json.dumps(line) + "\n" for line in rotated))
+
+    recent, corrupt = read_history(path, HistoryQuery(limit=15))
+    assert [item["cookbook"] for item in recent] == [f"c{index}" for index in range(15, 30)]
+    assert corrupt == 0
+
+    since, _ = read_history(path, HistoryQuery(since=now - timedelta(minutes=5, seconds=30)))
+    assert [item["cookbook"] for item in since] == [f"c{index}" for index in range(25, 30)]
+
+    everything, _ = read_history(path, HistoryQuery(since=now - timedelta(days=1)))
+    assert len(everything) == 30
+
+
+def test_read_history_filters_and_counts_corrupt_lines(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    now = datetime.now(UTC)
+    path.write_text(
+        json.dumps(entry("sre.a", now, exit_code=1)) + "\n"
+        "{truncated\n"
+        "[1, 2]\n"
+        "\n" + json.dumps(entry("sre.b", now, user="other")) + "\n" + json.dumps(entry("wmcs.c", now)) + "\n"
+    )
+    found, corrupt = read_history(path, HistoryQuery(prefix="sre."))
+    assert ([item["cookbook"] for item in found], corrupt) == (["sre.a", "sre.b"], 2)
+    assert [item["cookbook"] for item in read_history(path, HistoryQuery(failed=True))[0]] == ["sre.a"]
+    assert [item["cookbook"] for item in read_history(path, HistoryQuery(user="other"))[0]] == ["sre.b"]
+
+
+def test_read_history_of_a_missing_journal_is_empty_and_of_an_unreadable_one_an_error(tmp_path):
+    assert read_history(tmp_path / "journal.jsonl", HistoryQuery()) == ([], 0)
+    (tmp_path / "journal.jsonl").mkdir()
+    with pytest.raises(_journal.JournalError, match="Unable to read the journal"):
+        read_history(tmp_path / "journal.jsonl", HistoryQuery())
+
+
+def test_format_table_aligns_columns_and_quotes_arguments():
+    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    table = _journal.format_table(
+        [
+            entry("sre.a", start, duration=1.5, run_id="r1", host="h", args=["-r", "two words"], dry_run=True),
+            entry("sre.bb", start, duration=75, run_id="r2", host="h", args=[], exit_code=99, parent_run_id="r1"),
+        ]
+    ).splitlines()
+    assert table[0].startswith("START (UTC)          DURATION  EXIT  USER  HOST  COOKBOOK")
+    assert table[1] == "2026-01-02 03:04:05     1.50s     0  u     h     sre.a (dry-run)  r1      -r 'two words'"
+    assert table[2] == "2026-01-02 03:04:05     1m15s    99  u     h     sre.bb (child)   r2"
+
+
+class FakeItem:
+    def __init__(self, name: str, args: list[str], run: object) -> None:
+        self.full_name = name
+        self.args = args
+        self.spicerack = type("Accessor", (), {"username": "me", "current_hostname": "box", "dry_run": False})()
+        self.status = "NOTRUN"
+        self._run = run
+
+    @_journal.journaled
+    def run(self) -> int:
+        return self._run(self)  # type: ignore[operator]
+
+
+def test_journaled_runs_record_one_line_each_with_their_parent(tmp_path):
+    _journal.activate(tmp_path, {"journal_secret_arguments": "--pin"})
+
+    def child(item):
+        _journal.note_parsed(-1, type("Args", (), {"reason": "why", "task_id": "T1"})())
+        item.status = "PASS"
+        return 0
+
+    def parent(item):
+        _journal.note_parsed(-1, object())
+        FakeItem("grp.child", [], child).run()
+        item.status = "FAIL"
+        return 3
+
+    assert FakeItem("grp.parent", ["--pin", "1"], parent).run() == 3
+    first, second = (json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines())
+    assert (first["cookbook"], first["reason"], first["task_id"], first["status"]) == ("grp.child", "why", "T1", "PASS")
+    assert first["parent_run_id"] == second["run_id"]
+    assert (second["args"], second["exit_code"], second["status"]) == (["--pin", "***"], 3, "FAIL")
+    assert (second["user"], second["host"], second["dry_run"]) == ("me", "box", False)
+
+
+def test_help_is_not_a_run_and_an_exception_is_recorded_as_an_error(tmp_path):
+    _journal.activate(tmp_path)
+
+    def helped(item):
+        _journal.note_parsed(0, None)
+        return 0
+
+    def interrupted(item):
+        raise KeyboardInterrupt
+
+    assert FakeItem("grp.help", ["-h"], helped).run() == 0
+    with pytest.raises(KeyboardInterrupt):
+        FakeItem("grp.interrupted", [], interrupted).run()
+    (line,) = (tmp_path / "journal.jsonl").read_text().splitlines()
+    assert json.loads(line)["cookbook"] == "grp.interrupted"
+    assert (json.loads(line)["exit_code"], json.loads(line)["status"]) == (None, "ERROR")
+
+
+def test_inactive_journal_records_nothing(tmp_path, caplog):
+    assert FakeItem("grp.x", [], lambda item: 0).run() == 0
+    with caplog.at_level(logging.DEBUG):
+        _journal.log_summary(0, "PASS")
+    assert not caplog.records
+    assert not list(tmp_path.iterdir())
+
+
+def test_summary_is_one_debug_json_line_of_the_running_cookbook(tmp_path, caplog):
+    _journal.activate(tmp_path)
+
+    def body(item):
+        _journal.log_summary(5, "FAIL")
+        return 5
+
+    with caplog.at_level(logging.DEBUG, logger="spicerack._journal"):
+        FakeItem("grp.sum", ["a"], body).run()
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG
+    marker, _, payload = record.getMessage().partition(":")
+    assert marker == "__COOKBOOK_SUMMARY__"
+    summary = json.loads(payload)
+    assert (summary["cookbook"], summary["args"], summary["exit_code"]) == ("grp.sum", ["a"], 5)
+    assert list(summary) == list(_journal.ENTRY_FIELDS)
+
+
+def test_a_journal_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog):
+    (tmp_path / "journal.jsonl").mkdir()
+    _journal.activate(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert FakeItem("grp.x", [], lambda item: 0).run() == 0
+    assert "Unable to write the run journal" in caplog.text
