@@ -81,6 +81,16 @@ PuppetMasterCheckError = PuppetServerCheckError
 """The former name of :py:class:`PuppetServerCheckError`."""
 
 
+def __getattr__(name: str) -> Any:
+    """Give ``spicerack.puppet.Dns`` (wmflib's, as the reference imports it) without importing dnspython before."""
+    if name == "Dns":
+        from wmflib.dns import Dns  # noqa: PLC0415 - dnspython is needed only to resolve SRV records
+
+        globals()["Dns"] = Dns  # cached, so that patching spicerack.puppet.Dns in tests works as with an import
+        return Dns
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def get_ca_via_srv_record(domain: str) -> str:
     """Return the host name of the Puppet CA advertised by the ``_x-puppet-ca._tcp`` SRV record of ``domain``.
 
@@ -91,11 +101,12 @@ def get_ca_via_srv_record(domain: str) -> str:
         spicerack.SpicerackError: if the record is missing or names more than one server.
 
     """
-    from wmflib.dns import Dns, DnsError  # noqa: PLC0415 - dnspython is needed only here
+    from wmflib.dns import DnsError  # noqa: PLC0415 - dnspython is needed only here
 
     record = f"_x-puppet-ca._tcp.{domain}"
+    dns_class = globals()["Dns"] if "Dns" in globals() else __getattr__("Dns")
     try:
-        answer = Dns().resolve(record, "SRV")
+        answer = dns_class().resolve(record, "SRV")
     except DnsError as e:
         raise SpicerackError(f"Unable to resolve {record}: {e}") from e
 
@@ -381,20 +392,23 @@ class PuppetHosts(RemoteHostsAdapter):
             spicerack.remote.RemoteExecutionError: if the settings cannot be read on any host.
 
         """
-        use_srv_records = self.get_config("use_srv_records")
-        srv_hosts = [host for host, value in use_srv_records.items() if value == "true"]
+        srv_hosts, ca_server_hosts = NodeSet(), NodeSet()
+        for host, use_srv in self.get_config("use_srv_records").items():
+            (srv_hosts if use_srv == "true" else ca_server_hosts).add(host)
+
+        # Each setting is read only on the hosts that use it.
+        srv_domains: dict[str, str] = {}
         ca_servers: dict[str, str] = {}
-        if len(srv_hosts) < len(use_srv_records):
-            configured = self.get_config("ca_server")
-            ca_servers.update({host: configured[host] for host in use_srv_records if host not in srv_hosts})
         if srv_hosts:
-            domains = self.get_config("srv_domain")
-            by_domain: dict[str, str] = {}
-            for host in srv_hosts:
-                domain = domains[host]
-                if domain not in by_domain:
-                    by_domain[domain] = get_ca_via_srv_record(domain)
-                ca_servers[host] = by_domain[domain]
+            srv_domains = PuppetHosts(self._remote_hosts.get_subset(srv_hosts)).get_config("srv_domain")
+        if ca_server_hosts:
+            ca_servers = PuppetHosts(self._remote_hosts.get_subset(ca_server_hosts)).get_config("ca_server")
+
+        by_domain: dict[str, str] = {}
+        for host, domain in srv_domains.items():
+            if domain not in by_domain:
+                by_domain[domain] = get_ca_via_srv_record(domain)
+            ca_servers[host] = by_domain[domain]
         return ca_servers
 
     def wait(self) -> None:
@@ -601,7 +615,7 @@ class PuppetServer(RemoteHostsAdapter):
         if not response:
             raise PuppetServerCheckError(f"No certificate found for hostname: {hostname}")
         if not isinstance(response, dict):
-            raise PuppetServerError(f"Unexpected answer from the Puppet CA for {hostname}: {response}")
+            raise PuppetServerCheckError(f"Expected a dict but got list: {response}")
         if len(response) > 1:
             raise PuppetServerError(f"Expected one result type from Puppet CA, got {len(response)}")
 
@@ -724,8 +738,7 @@ def _quoted_reason(reason: Reason, verbatim_reason: bool) -> str:
     """Return the reason (or only its text, when ``verbatim_reason``) quoted for the helper scripts' command line."""
     if not verbatim_reason:
         return reason.quoted()
-    text = reason.reason
-    return shlex.quote(text) if any(char in text for char in "$`\\") else f'"{text}"'
+    return f'"{reason.reason}"'
 
 
 def _is_dry_run(remote_hosts: RemoteHosts) -> bool:

@@ -31,6 +31,14 @@ class StubRemoteHosts:
     def __str__(self):
         return str(self._hosts)
 
+    def get_subset(self, subset):
+        """A stub of some of the hosts, answering from (and recording into) this stub's outputs and calls."""
+        assert self._hosts.issuperset(subset), f"{subset} is not a subset of {self._hosts}"
+        stub = StubRemoteHosts(subset, dry_run=self._dry_run)
+        stub.outputs = self.outputs
+        stub.calls = self.calls
+        return stub
+
     def run_sync(self, *commands, **kwargs):
         self.calls.append(([str(command) for command in commands], kwargs))
         answer = self.outputs.pop(0) if self.outputs else None

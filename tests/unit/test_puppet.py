@@ -129,8 +129,8 @@ def test_get_config_and_ca_servers(monkeypatch):
         "host[1-3]",
         [
             {"host1": "true", "host2": "false", "host3": "true"},
-            {"host1": "puppet1.example.org", "host2": "puppet2.example.org", "host3": "puppet1.example.org"},
-            {"host1": "eqiad.wmnet", "host2": "", "host3": "codfw.wmnet"},
+            {"host1": "eqiad.wmnet", "host3": "codfw.wmnet"},
+            {"host2": "puppet2.example.org"},
         ],
     )
     assert PuppetHosts(hosts).get_ca_servers() == {
@@ -138,7 +138,37 @@ def test_get_config_and_ca_servers(monkeypatch):
         "host2": "puppet2.example.org",
         "host3": "ca.codfw.wmnet",
     }
-    assert hosts.commands[0] == "puppet config --section agent print use_srv_records"
+    assert hosts.commands == [
+        "puppet config --section agent print use_srv_records",
+        "puppet config --section agent print srv_domain",
+        "puppet config --section agent print ca_server",
+    ]
+
+
+def test_ca_servers_read_each_setting_only_on_the_hosts_using_it(monkeypatch):
+    monkeypatch.setattr(puppet, "get_ca_via_srv_record", lambda domain: f"ca.{domain}")
+    queried = []
+    hosts = StubRemoteHosts("host[1-3]", [{"host1": "false", "host2": "false", "host3": "false"}, "puppet1"])
+    original = hosts.get_subset
+    hosts.get_subset = lambda subset: queried.append(str(subset)) or original(subset)
+
+    assert PuppetHosts(hosts).get_ca_servers() == {"host1": "puppet1", "host2": "puppet1", "host3": "puppet1"}
+    assert queried == ["host[1-3]"]
+    assert len(hosts.commands) == 2  # no srv_domain lookup
+
+
+def test_srv_record_lookup_goes_through_the_patchable_module_dns(monkeypatch):
+    class Target:
+        target = "puppetca1001.example.org."
+
+    class FakeDns:
+        def resolve(self, record, kind):
+            assert (record, kind) == ("_x-puppet-ca._tcp.eqiad.wmnet", "SRV")
+            return type("Answer", (), {"rrset": [Target()]})()
+
+    monkeypatch.setattr(puppet, "Dns", FakeDns)
+
+    assert puppet.get_ca_via_srv_record("eqiad.wmnet") == "puppetca1001.example.org"
 
 
 def test_first_run_commands():
@@ -158,6 +188,7 @@ def test_server_certificate_metadata():
         ("not json", PuppetServerError, "Unable to parse Puppet server response"),
         ("{}", PuppetServerCheckError, "No certificate found"),
         ('{"missing": ["host1.example.org"]}', PuppetServerCheckError, "no CSR"),
+        ("[true]", PuppetServerCheckError, r"Expected a dict but got list: \[True\]"),
         ('{"signed": [], "requested": []}', PuppetServerError, "one result type"),
         (json.dumps({"signed": [cert, cert]}), PuppetServerError, "one result from Puppet CA, got 2"),
         (json.dumps({"signed": [dict(cert, name="other")]}), PuppetServerError, "Hostname mismatch"),
@@ -244,11 +275,11 @@ def test_srv_record_lookup_errors(monkeypatch):
     assert puppet.get_ca_via_srv_record("example.org") == "ca1.example.org"
 
 
-def test_host_names_and_reasons_cannot_inject_shell_commands():
+def test_host_names_cannot_inject_shell_commands_and_reasons_are_double_quoted():
     hosts = StubRemoteHosts("puppetmaster1", [None])
     PuppetMaster(hosts).destroy("h1; touch /tmp/pwned")
     assert hosts.commands == ["puppet ca --disable_warnings deprecations destroy 'h1; touch /tmp/pwned'"]
 
     agents = StubRemoteHosts("host1")
     PuppetHosts(agents).disable(Reason("kernel $(id) upgrade", "jdoe", "cumin1001"), verbatim_reason=True)
-    assert agents.commands == ["disable-puppet 'kernel $(id) upgrade'"]
+    assert agents.commands == ['disable-puppet "kernel $(id) upgrade"']  # in double quotes, as the reference
