@@ -266,7 +266,7 @@ def run_cookbook(
         fleet.service_hosts.update(_icinga_master(files))
         if "spicerack.icinga" in sys.modules:  # every run reads the Icinga command file again, as a new process does
             sys.modules["spicerack.icinga"].CommandFile.clear_cache()
-        for patcher in _isolation(recorder, fleet, list(answers), logs):
+        for patcher in _isolation(recorder, fleet, list(answers), logs, relay=not dry_run):
             stack.enter_context(patcher)
         state.stack = stack
         _cookbook._activate_trees([base_dir])
@@ -401,7 +401,7 @@ def _write_config(config_dir: Path, files: dict[str, Any]) -> None:
 
 
 def _isolation(
-    recorder: Recorder, fleet: Fleet, answers: list[str], logs: list[str]
+    recorder: Recorder, fleet: Fleet, answers: list[str], logs: list[str], *, relay: bool
 ) -> list[AbstractContextManager[Any]]:
     """The patches of a run: logging capture, no sleeping, answered prompts, HTTP answered by the fleet, no network."""
     import requests  # noqa: PLC0415 - every HTTP client of Spicerack is built on it
@@ -442,8 +442,12 @@ def _isolation(
 
     return [
         logger_capture(logging.getLogger(), capture_log),
-        announce_capture(logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage())),
-        announce_capture(logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage())),
+        announce_capture(
+            logging.getLogger(sal_logger_name), lambda r: recorder.add("sal", r.getMessage()), relay=relay
+        ),
+        announce_capture(
+            logging.getLogger(irc_logger_name), lambda r: recorder.add("irc", r.getMessage()), relay=relay
+        ),
         mock.patch.object(time, "sleep", sleep),
         mock.patch.object(wmflib.interactive, "sys", _TtySys()),
         mock.patch.object(wmflib.interactive, "print", prompt.print, create=True),
@@ -548,17 +552,27 @@ class _CaptureFilter(logging.Filter):
 
 
 @contextmanager
-def announce_capture(logger: logging.Logger, callback: Callable[[logging.LogRecord], object]) -> Iterator[None]:
-    """Capture the records logged on the SAL/IRC logger with a filter: cookbooks may clear its handlers."""
+def announce_capture(
+    logger: logging.Logger, callback: Callable[[logging.LogRecord], object], *, relay: bool = False
+) -> Iterator[None]:
+    """Capture the records logged on the SAL/IRC logger with a filter: cookbooks may clear its handlers.
+
+    With ``relay``, a handler that sends nothing stands for the IRC relay that ``cookbook`` sets up outside DRY-RUN
+    (cookbooks may look at it, e.g. to set its format).
+    """
     capture = _CaptureFilter(callback)
+    stand_in = logging.NullHandler()
     level = logger.level
     logger.addFilter(capture)
+    if relay:
+        logger.addHandler(stand_in)
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
     try:
         yield
     finally:
         logger.removeFilter(capture)
+        logger.removeHandler(stand_in)
         logger.setLevel(level)
 
 

@@ -164,6 +164,7 @@ QUIET = '''
     """Clear the SAL logger's handlers, then log to it (module API)."""
 
     def run(args, spicerack):
+        spicerack.irc_logger.info("relays=%d", len(spicerack.sal_logger.handlers))
         spicerack.sal_logger.handlers.clear()
         spicerack.sal_logger.info("quiet")
 '''
@@ -455,6 +456,12 @@ def test_sal_captured_when_handlers_are_cleared(tree):
         "quiet",
         "END (PASS) - Cookbook demo.quiet (exit_code=0)",
     ]
+
+
+@pytest.mark.parametrize(("dry_run", "relays"), [(True, "relays=0"), (False, "relays=1")])
+def test_irc_relay_stand_in(tree, dry_run, relays):
+    """Outside DRY-RUN the SAL logger has a handler standing for the IRC relay, as with ``cookbook``."""
+    assert run_cookbook("demo.quiet", cookbooks_dir=tree, dry_run=dry_run).plan.irc() == [relays]
 
 
 def test_child_failure(tree):
