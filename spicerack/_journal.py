@@ -364,7 +364,10 @@ def journal_files(path: Path) -> list[Path]:
 
 
 def read_history(path: Path, query: HistoryQuery) -> tuple[list[dict[str, Any]], int]:
-    """Return the runs of the journal matching the query, oldest first, and how many lines were corrupt.
+    """Return the runs of the journal matching the query, oldest first, and how many lines read were corrupt.
+
+    The files are read from their end, and only as far as the query needs: back to the :py:attr:`HistoryQuery.limit`
+    most recent matching runs, or to the runs that ended before :py:attr:`HistoryQuery.since`.
 
     Raises:
         spicerack._journal.JournalError: if a journal file exists but cannot be read.
@@ -373,51 +376,47 @@ def read_history(path: Path, query: HistoryQuery) -> tuple[list[dict[str, Any]],
     wanted: list[dict[str, Any]] = []
     corrupt = 0
     for journal in journal_files(path):
-        entries, bad = _read_file(journal)
-        corrupt += bad
-        reached_since = False
-        for entry in reversed(entries):
-            if query.since is not None and _start_of(entry) < query.since:
-                reached_since = True
+        for line in reversed(_read_lines(journal)):
+            entry = _parse(line)
+            if entry is None:
+                corrupt += bool(line.strip())
+                continue
+            if query.since is not None and _moment(entry, "end") < query.since:
+                return wanted[::-1], corrupt  # lines are appended as runs end: all the older ones ended before
+            if query.since is not None and _moment(entry, "start") < query.since:
                 continue
             if query.matches(entry):
                 wanted.append(entry)
-        if reached_since or (query.since is None and len(wanted) >= query.limit):
-            break
-    if query.since is None:
-        wanted = wanted[: query.limit]
-    wanted.reverse()
-    return wanted, corrupt
+                if query.since is None and len(wanted) >= query.limit:
+                    return wanted[::-1], corrupt
+    return wanted[::-1], corrupt
 
 
-def _read_file(journal: Path) -> tuple[list[dict[str, Any]], int]:
+def _read_lines(journal: Path) -> list[bytes]:
+    try:
+        with journal.open("rb") as stream:
+            return stream.read().splitlines()
+    except OSError as e:
+        raise JournalError(f"Unable to read the journal {journal}: {e.strerror or e}") from None
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The entry of a journal line; None if the line is blank or corrupt."""
     import json  # noqa: PLC0415 - not loaded by listings
 
     try:
-        with journal.open("rb") as stream:
-            lines = stream.read().splitlines()
-    except OSError as e:
-        raise JournalError(f"Unable to read the journal {journal}: {e.strerror or e}") from None
-    entries: list[dict[str, Any]] = []
-    corrupt = 0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            corrupt += 1
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("cookbook"), str):
-            corrupt += 1
-            continue
-        entries.append(entry)
-    return entries, corrupt
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("cookbook"), str):
+        return None
+    return entry
 
 
-def _start_of(entry: dict[str, Any]) -> datetime:
+def _moment(entry: dict[str, Any], name: str) -> datetime:
+    """The start or end of a run (the start when the end is missing), the earliest date if unreadable."""
     try:
-        start = datetime.fromisoformat(str(entry.get("start")))
+        start = datetime.fromisoformat(str(entry.get(name) or entry.get("start")))
     except ValueError:
         return datetime.min.replace(tzinfo=UTC)
     return start if start.tzinfo is not None else start.replace(tzinfo=UTC)
@@ -441,7 +440,7 @@ def format_table(entries: Sequence[dict[str, Any]]) -> str:
 
 
 def _row(entry: dict[str, Any]) -> tuple[str, ...]:
-    start = _start_of(entry)
+    start = _moment(entry, "start")
     duration = entry.get("duration")
     args = entry.get("args")
     marks = [mark for mark, on in (("child", entry.get("parent_run_id")), ("dry-run", entry.get("dry_run"))) if on]

@@ -229,3 +229,15 @@ def test_a_journal_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, c
     with caplog.at_level(logging.WARNING):
         assert FakeItem("grp.x", [], lambda item: 0).run() == 0
     assert "Unable to write the run journal" in caplog.text
+
+
+def test_read_history_since_keeps_short_runs_that_ended_before_a_long_one(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    now = datetime.now(UTC)
+    short = entry("short", now - timedelta(minutes=30), end=(now - timedelta(minutes=20)).isoformat())
+    long = entry("long", now - timedelta(hours=3), end=now.isoformat())
+    old = entry("old", now - timedelta(hours=5), end=(now - timedelta(hours=4)).isoformat())
+    path.write_text("".join(json.dumps(line) + "\n" for line in (old, short, long)))
+    found, _ = read_history(path, HistoryQuery(since=now - timedelta(hours=1)))
+    assert [item["cookbook"] for item in found] == ["short"]
+    assert [item["cookbook"] for item in read_history(path, HistoryQuery(limit=2))[0]] == ["short", "long"]
