@@ -116,7 +116,7 @@ def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "
     import json  # noqa: PLC0415 - not loaded by the other commands
 
     from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
-    from spicerack._cookbook import CookbookCollection  # noqa: PLC0415 - imports this module
+    from spicerack._cookbook import CookbookCollection, CookbookError  # noqa: PLC0415 - imports this module
     from spicerack._listing_cache import cached_listing, default_cache_dir  # noqa: PLC0415
 
     base_dirs = _config.base_dirs(config)
@@ -133,7 +133,11 @@ def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "
         failed = [entry for entry in failures.failed if not _outside(entry["module"], prefix)]
         return json.dumps(listing_document(menu, prefix, failed), indent=2) + "\n"
 
-    return cached_listing(base_dirs, prefix, False, produce, cache_dir=default_cache_dir() / "json")
+    try:
+        return cached_listing(base_dirs, prefix, False, produce, cache_dir=default_cache_dir() / "json")
+    except CookbookError as e:  # e.g. a base directory without a cookbooks package
+        print(f"cookbook: {e}", file=sys.stderr)
+        return FAILURE
 
 
 def _outside(name: str, prefix: str) -> bool:

@@ -340,6 +340,14 @@ def test_json_listing_with_a_prefix(env):
     assert document["failed"] == []
 
 
+def test_json_listing_of_a_tree_without_cookbooks_package_is_one_line(env, tmp_path):
+    env.write_config([tmp_path / "empty"])
+    result = env.run("-l", "--json")
+    assert result.returncode == 1
+    assert result.stderr == "cookbook: Failed to import module cookbooks: No module named 'cookbooks'\n"
+    assert result.stdout == ""
+
+
 # --- journal and history -------------------------------------------------------------------------------------
 
 
