@@ -1,7 +1,6 @@
 """Manage Debian packages on a set of hosts with ``apt-get``, non-interactively and keeping local config files."""
 
 import logging
-import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,7 +59,7 @@ class AptGetHosts(RemoteHostsAdapter):
         ``--force-yes``, which is not used).
 
         Arguments:
-            *packages: the packages to install.
+            *packages: the packages to install, as they go on the command line (e.g. ``pkg=1.2-1``).
             **kwargs: passed to :py:meth:`spicerack.remote.RemoteHosts.run_sync`.
 
         Returns:
@@ -73,7 +72,7 @@ class AptGetHosts(RemoteHostsAdapter):
         if not packages:
             raise AptGetError("No packages to install were provided.")
         logger.info("Running apt-get install for the following packages: %s", packages)
-        return self.run(" ".join(("install", *(shlex.quote(package) for package in packages))), **kwargs)
+        return self.run(" ".join(("install", *packages)), **kwargs)
 
     def run(self, apt_get_command: str, **kwargs: Any) -> Iterator[tuple[NodeSet, MsgTreeElem]]:
         """Run ``apt-get`` with the given command and arguments (e.g. ``autoremove`` or ``purge pkg``).

@@ -38,7 +38,8 @@ def test_bad_input_runs_nothing(call, message):
     assert hosts.calls == []
 
 
-def test_package_names_cannot_inject_shell_commands():
+def test_packages_go_on_the_command_line_as_given():
+    # As the reference: a cookbook may pass several packages, or a version, in one argument.
     hosts = StubRemoteHosts("host1")
-    AptGetHosts(hosts).install("pkg1", "evil; rm -rf /", "$(id)")
-    assert hosts.commands == [f"{APT_GET_BASE_COMMAND} install pkg1 'evil; rm -rf /' '$(id)'"]
+    AptGetHosts(hosts).install("pkg1 pkg2", "pkg3=1.2-1~deb12u1")
+    assert hosts.commands == [f"{APT_GET_BASE_COMMAND} install pkg1 pkg2 pkg3=1.2-1~deb12u1"]
