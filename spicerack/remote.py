@@ -183,7 +183,7 @@ class Remote:
         remote_hosts = self.query(",".join(names))
         missing = set(names) - set(remote_hosts.hosts)
         if missing:
-            logger.warning("Hosts present in conftool but not found by cumin: %s", ",".join(sorted(missing)))
+            logger.warning("Hosts present in conftool but not in puppet: %s", ",".join(sorted(missing)))
         return LBRemoteCluster(self._config, remote_hosts, conftool)
 
 
