@@ -16,7 +16,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_startup  # noqa: E402
 
-OPTIONAL = {"remote": "bench_remote.py", "locking": "bench_locking.py"}
+OPTIONAL = {"remote": "bench_remote.py", "locking": "bench_locking.py", "extras": "bench_extras.py"}
 
 
 def run_optional(name: str, script: str) -> int:
