@@ -4,11 +4,18 @@ Nothing is installed on import: until :py:func:`setup_logging` runs (once the co
 Python's last-resort handler prints WARNING and above to stderr, as bare messages.
 """
 
+import functools
 import logging
+import os
+import re
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from spicerack import irc_logger_name, sal_logger_name
+
+if TYPE_CHECKING:
+    from logging.handlers import RotatingFileHandler
 
 root_logger = logging.getLogger()
 irc_logger = logging.getLogger(irc_logger_name)
@@ -103,12 +110,163 @@ def setup_logging(
 
 
 def _log_file(path: Path, fmt: str, level: int) -> logging.Handler:
-    from logging.handlers import RotatingFileHandler  # noqa: PLC0415 - not needed by listings
-
-    handler = RotatingFileHandler(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS)
-    handler.setFormatter(logging.Formatter(fmt=fmt))
+    handler = _audit_file_handler_class()(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, delay=True)
+    handler.setFormatter(AuditFormatter(fmt=fmt))
     handler.setLevel(level)
     return handler
+
+
+_RECORD_START = re.compile(r"\d{4}-\d\d-\d\d ")
+_CONTINUATION_INDENT = "    "
+
+
+class AuditFormatter(logging.Formatter):
+    """The formatter of the log files: no line but a record's first one can read as a record.
+
+    The continuation lines of a multi-line message are indented, as are the lines of a traceback that start like
+    a record (e.g. from an exception's message): a message cannot forge a record (say a fake ``END (PASS)``).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format the record, then indent its continuation lines."""
+        text = super().format(record)
+        head, newline, rest = text.partition("\n")
+        if not newline:
+            return text
+        message_lines = record.message.count("\n")
+        lines = rest.split("\n")
+        for index, line in enumerate(lines):
+            if index < message_lines or _RECORD_START.match(line):
+                lines[index] = _CONTINUATION_INDENT + line
+        return head + newline + "\n".join(lines)
+
+
+_warned_unwritable = False
+
+
+class _AuditFile(Protocol):
+    """What :py:func:`start_log_files` uses of the log file handlers."""
+
+    baseFilename: str  # noqa: N815 - logging's name
+    started: bool
+    broken: bool
+
+    def start(self, *, warn: bool = True) -> str | None:
+        """Open the file and write the held records; return the problem if it cannot be written."""
+
+
+_MAX_HELD_RECORDS = 10000
+
+
+@functools.cache
+def _audit_file_handler_class() -> "type[RotatingFileHandler]":
+    """Return the class of the log file handlers (logging.handlers is imported only when the files are set up)."""
+    from logging.handlers import RotatingFileHandler  # noqa: PLC0415 - not needed by listings
+
+    class AuditFileHandler(RotatingFileHandler):
+        """A log file created only when a run starts, that never floods the console when it cannot be written.
+
+        Records below INFO are held in memory until the first record of INFO and up (the START line at the
+        latest), so that ``--help`` and refused arguments leave no log file. A failed write prints one warning on
+        stderr for all the log files, and the file is written no more; the console and IRC go on.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.held: list[logging.LogRecord] = []
+            self.started = False
+            self.broken = False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if self.broken:
+                return
+            if not self.started:
+                if record.levelno < logging.INFO:
+                    if len(self.held) < _MAX_HELD_RECORDS:
+                        self.held.append(record)
+                    return
+                if self.start() is not None:
+                    return
+            super().emit(record)
+
+        def start(self, *, warn: bool = True) -> str | None:
+            """Open the file and write the held records; return the problem if it cannot be written.
+
+            Arguments:
+                warn: print the warning on stderr if the file cannot be written.
+
+            """
+            self.started = True
+            held, self.held = self.held, []
+            try:
+                if self.stream is None:
+                    self.stream = self._open()
+                for record in held:
+                    self.stream.write(self.format(record) + self.terminator)
+                self.stream.flush()
+                _check_free_space(self.baseFilename)
+            except OSError as e:
+                self._fail(e, warn=warn)
+                return f"{self.baseFilename}: {e.strerror or e}"
+            return None
+
+        def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's API name
+            """Warn once on stderr instead of printing a traceback per record; stop writing the file."""
+            error = sys.exc_info()[1]
+            self._fail(error if isinstance(error, Exception) else OSError("unknown error"))
+
+        def _fail(self, error: Exception, *, warn: bool = True) -> None:
+            global _warned_unwritable
+            self.broken = True
+            if warn and not _warned_unwritable:
+                _warned_unwritable = True
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                sys.stderr.write(
+                    f"WARNING: unable to write the log file {self.baseFilename} ({reason}): the log files are no "
+                    "longer written for this run, its messages still go to the console and IRC\n"
+                )
+
+    return AuditFileHandler
+
+
+def _check_free_space(path: str) -> None:
+    """Raise if the filesystem of the path has no block left for this user (root may use the reserved ones)."""
+    stats = os.statvfs(os.path.dirname(path) or ".")
+    if (stats.f_bfree if os.geteuid() == 0 else stats.f_bavail) == 0:
+        raise OSError(28, os.strerror(28))
+
+
+def start_log_files() -> str | None:
+    """Start the log files of the run (see :py:func:`setup_logging`): the problem if they can't be written, else None.
+
+    Called when a cookbook is about to run: a run must not start without its audit trail. When they can't, the
+    log files are written no more (the caller says why, on the console).
+    """
+    global _warned_unwritable
+    audit_class = _audit_file_handler_class()
+    files = [cast(_AuditFile, handler) for handler in root_logger.handlers if isinstance(handler, audit_class)]
+    for handler in files:
+        if handler.broken:
+            problem: str | None = f"{handler.baseFilename}: not writable"
+        elif handler.started:
+            problem = _free_space_problem(handler)
+        else:
+            problem = handler.start(warn=False)
+        if problem:
+            _warned_unwritable = True
+            for other in files:
+                other.broken = True
+            return problem
+    return None
+
+
+def _free_space_problem(handler: _AuditFile) -> str | None:
+    path = handler.baseFilename
+    try:
+        _check_free_space(path)
+    except OSError as e:
+        return f"{path}: {e.strerror}"
+    return None
 
 
 def _setup_irc(host: str, port: int, user: str, name: str, *, notify_logger_enabled: bool = False) -> None:

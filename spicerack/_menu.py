@@ -186,6 +186,15 @@ class CookbookItem(BaseItem):
             if isinstance(prepared, int):
                 return prepared
             runner, description = prepared
+            unwritable = _log.start_log_files()
+            if unwritable is not None:
+                print(
+                    f"Not running cookbook {self.full_name} without an audit trail, unable to write its log file "
+                    f"{unwritable}",
+                    file=sys.stderr,
+                )
+                self._status = self.error
+                return 1
 
             lock_args = runner.lock_args
             skip_start_sal = runner.skip_start_sal

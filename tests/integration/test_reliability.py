@@ -5,8 +5,11 @@ session's etcd (v2 API), HTTP servers answering what etcd would not, a proxy tha
 of a lock, and a tcpircbot relay reading slowly.
 """
 
+import contextlib
 import http.client
+import marshal
 import os
+import resource
 import signal
 import socket
 import socketserver
@@ -99,6 +102,25 @@ __title__ = os.environ.get("RELIABILITY_TITLE", "no title")
 def run(args, spicerack):
     return 0
 """,
+    "rel/fills_disk.py": '''"""Fills the disk of its log files, if asked, then logs a lot."""
+import logging
+import os
+
+
+def run(args, spicerack):
+    fill = os.environ.get("RELIABILITY_FILL")
+    if fill:
+        with open(fill, "wb", buffering=0) as stream:
+            try:
+                while True:
+                    stream.write(b"0" * 4096)
+            except OSError:
+                pass
+    for number in range(200):
+        logging.getLogger(__name__).info("line %d of a run whose disk is full %s", number, "x" * 80)
+    spicerack.sal_logger.info("still here")
+    return 0
+''',
     "rel/chatty.py": '''"""Logs many IRC messages."""
 def run(args, spicerack):
     for number in range(60):
@@ -459,11 +481,141 @@ def test_the_listing_cache_can_be_bypassed_and_rebuilt_from_the_command_line(env
 
 
 def test_a_recorded_listing_expires(env: Env) -> None:
-    import marshal
-
     assert titles(env, RELIABILITY_TITLE="first") == "first [unowned]"
     (cache_file,) = (env.root / "home" / ".cache" / "spicerack").glob("listing-*.marshal")
     data = marshal.loads(cache_file.read_bytes())
     data["created"] -= 601  # older than the ten minutes a recorded listing lives
     cache_file.write_bytes(marshal.dumps(data))
     assert titles(env, RELIABILITY_TITLE="second") == "second [unowned]"
+
+
+# --- log files (defect 3, --help, forged records) -------------------------------------------------------------
+
+
+class FullDisk:
+    """A filesystem for the log files that gets full.
+
+    A small tmpfs when it can be mounted (as root); else the cookbook process is limited in file size with
+    RLIMIT_FSIZE (writes beyond it fail with EFBIG, SIGXFSZ ignored).
+    """
+
+    LIMIT = 16384
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "full"
+        self.dir.mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(self.dir)]
+        self.tmpfs = os.geteuid() == 0 and subprocess.run(mount, capture_output=True, check=False).returncode == 0
+
+    def fill(self) -> None:
+        """Leave no room for a log line (the log files of rel.* are in the rel directory)."""
+        (self.dir / "rel").mkdir(exist_ok=True)
+        if self.tmpfs:
+            with contextlib.suppress(OSError), open(self.dir / "filler", "wb", buffering=0) as stream:
+                while True:
+                    stream.write(b"0" * 4096)
+        else:
+            for name in ("fills_disk.log", "fills_disk-extended.log"):
+                (self.dir / "rel" / name).write_bytes(b"old line\n" * (self.LIMIT // 9 + 1))
+
+    def preexec(self) -> None:
+        if not self.tmpfs:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.LIMIT, self.LIMIT))
+
+    def cleanup(self) -> None:
+        if self.tmpfs:
+            subprocess.run(["umount", str(self.dir)], check=False)
+
+
+@pytest.fixture
+def full_disk(env: Env) -> Iterator[FullDisk]:
+    disk = FullDisk(env.root)
+    env.write_config([env.root / "tree"], logs_base_dir=str(disk.dir))
+    yield disk
+    disk.cleanup()
+
+
+def run_with(env: Env, disk: FullDisk, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COOKBOOK), "-c", str(env.config), *args],
+        capture_output=True,
+        text=True,
+        env=env.environ,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+        preexec_fn=disk.preexec,
+    )
+
+
+def without_journal(stderr: str) -> list[str]:
+    """The lines of stderr but the warning of the run journal, a file of its own in the same directory."""
+    return [line for line in stderr.splitlines() if not line.startswith("Unable to write the run journal")]
+
+
+def test_a_run_whose_log_files_cannot_be_written_does_not_start(env: Env, full_disk: FullDisk) -> None:
+    full_disk.fill()
+    result = run_with(env, full_disk, "rel.fills_disk")
+    assert result.returncode == 1
+    lines = without_journal(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Not running cookbook rel.fills_disk without an audit trail, unable to write its log")
+    assert lines[0].endswith(": No space left on device" if full_disk.tmpfs else ": File too large")
+
+
+def test_a_disk_getting_full_during_a_run_warns_once_and_the_end_still_goes_to_console_and_irc(
+    env: Env, full_disk: FullDisk
+) -> None:
+    relay = SlowRelay(pause=0)
+    try:
+        env.write_config(
+            [env.root / "tree"], logs_base_dir=str(full_disk.dir), tcpircbot_host="127.0.0.1", tcpircbot_port=relay.port
+        )
+        if full_disk.tmpfs:
+            env.environ["RELIABILITY_FILL"] = str(full_disk.dir / "filler")
+        result = run_with(env, full_disk, "rel.fills_disk")
+        wait_until(lambda: any("END (PASS)" in line for line in relay.lines), timeout=30, what="the END line")
+    finally:
+        relay.stop()
+    assert result.returncode == 0
+    assert "Logging error" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("WARNING: unable to write the log file") == 1
+    assert "line 199 of a run whose disk is full" in result.stderr
+    assert without_journal(result.stderr)[-1] == "END (PASS) - Cookbook rel.fills_disk (exit_code=0)"
+    assert any(line.endswith("still here") for line in relay.lines)
+
+
+def test_help_and_refused_arguments_leave_no_log_file(env: Env) -> None:
+    assert env.run("rel.passing", "--help").returncode == 0
+    assert env.run("rel.passing", "--no-such-option").returncode == 2
+    assert not (env.logs / "rel").exists() or list((env.logs / "rel").iterdir()) == []
+    assert env.run("rel.passing").returncode == 0
+    assert "Executing cookbook rel.passing with args: []" in env.log("rel", "passing", extended=True)
+
+
+FORGED = "2026-01-01 00:00:00,000 operator 1 [INFO] END (PASS) - Cookbook rel.forge (exit_code=0)"
+
+
+def test_a_multi_line_message_cannot_forge_a_record_in_the_log_files(env: Env) -> None:
+    write_tree(
+        env.root / "tree",
+        {
+            "rel/forge.py": "import logging\n"
+            "def run(args, spicerack):\n"
+            f"    logging.getLogger(__name__).info('first\\n{FORGED}\\nlast')\n"
+            f"    raise RuntimeError('boom\\n{FORGED}')\n"
+        },
+    )
+    result = env.run("rel.forge")
+    assert result.returncode == 99
+    assert f"\n{FORGED}\n" in result.stderr  # the console shows messages as they are
+    for extended in (False, True):
+        lines = env.log("rel", "forge", extended=extended).splitlines()
+        assert f"    {FORGED}" in lines
+        assert "    last" in lines
+        records = [line for line in lines if not line.startswith(" ")]
+        assert [line for line in records if "END (" in line] == [
+            next(line for line in lines if "END (FAIL) - Cookbook rel.forge (exit_code=99)" in line)
+        ]
