@@ -52,7 +52,7 @@ def complete(parser: argparse.ArgumentParser) -> None:
     position = cookbook_position(parser, words)
     if position is None:
         _prepare_global(parser, words)
-        argcomplete.autocomplete(parser, always_complete_options=False, print_suppressed=True)
+        argcomplete.autocomplete(parser, always_complete_options=False)
         return
 
     cookbook_parser = _quietly(lambda: cookbook_parser_of(words[position], _config_of(parser, words)))
@@ -106,7 +106,11 @@ def _prepare_global(parser: argparse.ArgumentParser, words: Sequence[str]) -> No
         found = _quietly(lambda: cookbook_names(_config_of(parser, words))) or []
         return [name for name in found if name.startswith(prefix)]
 
+    from spicerack._extras import DESCRIPTIONS  # noqa: PLC0415
+
     for action in parser._actions:  # argparse has no public list of its actions
+        if action.help == argparse.SUPPRESS and action.option_strings:  # described for zsh, not for --help
+            action.help = DESCRIPTIONS.get(action.option_strings[0], "")
         if action.dest == "cookbook":
             action.completer = names  # type: ignore[attr-defined]
         elif action.dest == "cookbook_args":
@@ -114,7 +118,7 @@ def _prepare_global(parser: argparse.ArgumentParser, words: Sequence[str]) -> No
         elif "--since" in action.option_strings:
             action.completer = lambda **_kwargs: list(SINCE_EXAMPLES)  # type: ignore[attr-defined]
         elif "--user" in action.option_strings:
-            action.completer = SuppressCompleter()  # type: ignore[attr-defined]
+            action.completer = lambda **_kwargs: []  # type: ignore[attr-defined] # no file names
 
 
 def _config_of(parser: argparse.ArgumentParser, words: Sequence[str]) -> dict[str, Any]:

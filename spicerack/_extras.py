@@ -46,6 +46,17 @@ _FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+DESCRIPTIONS = {
+    "--json": "With -l, --history or --locks: print JSON.",
+    "--history": "Show the most recent cookbook runs from the journal, optionally those starting with COOKBOOK.",
+    "--since": "With --history: only the runs started in the last DURATION (e.g. 30m, 2h, 1d, 1h30m).",
+    "--user": "With --history: only the runs of USER.",
+    "--failed": "With --history: only the runs whose exit code is not 0.",
+    "--locks": "Show the locks held now, optionally those starting with COOKBOOK.",
+}
+"""What the hidden flags do, for the README and the shell completion (they are not in ``--help``)."""
+
+
 class UsageError(Exception):
     """A meaningless combination of flags or an invalid value."""
 

@@ -244,6 +244,11 @@ def test_completion_offers_global_options_with_the_hidden_ones(env):
     assert {"--list", "--config-file", "--dry-run", "--no-locks", "--json", "--history", "--locks"} <= set(options)
     assert env.complete(f"cookbook -c {env.config} --his") == ["--history"]
     assert env.complete(f"cookbook -c {env.config} --history --since ") == ["30m", "1h", "6h", "1d", "1w"]
+    assert env.complete(f"cookbook -c {env.config} --history --user ") == []
+    assert env.complete(f"cookbook -c {env.config} --u") == ["--user"]
+    zsh = env.complete(f"cookbook -c {env.config} --l", _ARGCOMPLETE_SHELL="zsh")
+    assert zsh[1] == "--locks:Show the locks held now, optionally those starting with COOKBOOK."
+    assert zsh[0].startswith("--list:List all available cookbooks")
 
 
 def test_completion_of_names_reads_the_warm_listing_cache_without_importing(env):
