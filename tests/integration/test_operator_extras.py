@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 import yaml
 
@@ -426,6 +427,26 @@ def test_child_runs_name_their_parent_and_the_summary_is_logged_beside_the_stats
         summary = json.loads(extended[index].split("__COOKBOOK_SUMMARY__:", 1)[1])
         assert summary["run_id"] in (child["run_id"], parent["run_id"])
     assert "__COOKBOOK_SUMMARY__" not in (env.logs / "marked" / "choices.log").read_text()
+
+
+def test_runs_selected_in_the_menu_are_journaled(env):
+    child = pexpect.spawn(
+        str(COOKBOOK), ["-c", str(env.config), "marked"], encoding="utf-8", timeout=60, env=env.environ
+    )
+    try:
+        for answer in ("other", "choices --exit 3 --db-password abc", "q"):
+            child.expect_exact(">>> ")
+            child.sendline(answer)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    entries = env.journal_entries()
+    assert [(entry["cookbook"], entry["args"], entry["exit_code"]) for entry in entries] == [
+        ("marked.other", [], 0),
+        ("marked.choices", ["--exit", "3", "--db-password", "***"], 3),
+    ]
+    assert all(entry["parent_run_id"] is None for entry in entries)
 
 
 def test_concurrent_runs_leave_one_well_formed_line_each(env):
