@@ -8,6 +8,7 @@ reference prints: ``cookbook --help``, ``-l`` and ``-l -v``.
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -593,3 +594,20 @@ def test_locks_with_etcd_unreachable_is_one_line_and_exit_1(env, tmp_path):
     assert str(etcd_config) in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert result.stdout == ""
+
+
+def test_locks_with_etcd_not_answering_gives_up_after_the_bounded_timeout(env, tmp_path):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog, nothing ever answers
+        etcd_config = tmp_path / "etcd.yaml"
+        etcd_config.write_text(yaml.safe_dump({"host": "127.0.0.1", "port": silent.getsockname()[1]}))
+        env.write_config(instance_params={"etcd_config": str(etcd_config)})
+        result = env.run("--locks", "--json")
+    finally:
+        silent.close()
+    assert result.returncode == 1
+    assert result.stderr.startswith("cookbook: unable to list the locks: Unable to reach etcd (")
+    assert "timed out" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
