@@ -366,7 +366,15 @@ def _etcd_locks(config_file: Path) -> list["KeyLocks"]:
 
 
 def _one_line(error: Exception) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
+    """The gist of an etcd client error: urllib3's messages are long and nested."""
+    import re  # noqa: PLC0415
+
+    text = " ".join(str(getattr(error, "cause", None) or error).split()) or type(error).__name__
+    if "timed out" in text.lower():
+        return f"no answer within {LOCKS_TIMEOUT:g}s"
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
     return text if len(text) <= 200 else text[:197] + "..."
 
 
