@@ -732,6 +732,8 @@ class Lock(_LockBase):
             acquired = writer.is_acquired
         except etcd.EtcdConnectionFailed as e:
             raise LockError(self._describe(e)) from None
+        except etcd.EtcdLockExpired as e:  # The entry just queued is not listed: etcd never answers that
+            raise self._malformed(e) from None
         except etcd.EtcdException as e:
             if _is_malformed_answer(e):
                 raise self._malformed(e) from None

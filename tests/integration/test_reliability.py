@@ -270,7 +270,15 @@ class SlowRelay:
 # --- locks (defects 6, 8, 9, 11) -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [b'{"path": "/v2/keys"}', b"<html>not etcd</html>", b"[1, 2]"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"path": "/v2/keys"}',
+        b"<html>not etcd</html>",
+        b"[1, 2]",
+        b'{"action": "get", "node": {"key": "/spicerack/locks/etcd", "dir": true}}',
+    ],
+)
 def test_etcd_endpoint_answering_something_else_is_one_line_exit_92(env: Env, body: bytes) -> None:
     server = NotEtcd(body)
     try:
