@@ -153,10 +153,12 @@ def _activate(config: dict[str, Any]) -> list[Path]:
 
 def cookbook_names(config: dict[str, Any]) -> list[str]:
     """The full names of the cookbooks and groups, from the listing cache (filled as ``cookbook -l`` does)."""
-    from spicerack._listing_cache import ListingCache, cached_listing  # noqa: PLC0415 - only when completing
+    from spicerack import _listing_cache  # noqa: PLC0415 - only when completing
+    from spicerack._listing_cache import ListingCache, cached_listing  # noqa: PLC0415
 
     base_dirs = _activate(config)
-    for verbose in (False, True):
+    bypass = os.environ.get(getattr(_listing_cache, "ENV_VARIABLE", ""), "") in ("off", "rebuild")
+    for verbose in () if bypass else (False, True):
         recorded = ListingCache(base_dirs, "", verbose).load()
         if recorded is not None:
             return names_in_listing("".join(text for number, text in recorded if number == 1))

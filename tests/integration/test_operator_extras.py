@@ -262,6 +262,8 @@ def test_completion_of_names_reads_the_warm_listing_cache_without_importing(env)
     assert names == ["marked", "marked.choices", "marked.deploy", "marked.other"]
     assert env.complete(f"cookbook -c {env.config} -l hold") == ["hold", "hold.slot"]
     assert env.imports() == imported  # nothing imported: the names came from the cache
+    assert env.complete(f"cookbook -c {env.config} hold", SPICERACK_LISTING_CACHE="off") == ["hold", "hold.slot"]
+    assert len(env.imports()) > len(imported)  # asked not to use the cache
 
 
 def test_completion_of_names_with_a_cold_cache_fills_it_as_a_listing_does(env):
