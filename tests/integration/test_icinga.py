@@ -178,8 +178,14 @@ def test_services_downtime_and_removal(icinga, icinga_env):
 def test_recheck_and_wait_for_optimal(icinga, icinga_env):
     icinga_env.set_service("test-host09", "disk", 2, recovers_on_check=True)
     icinga.wait_for_optimal()
-    assert icinga_env.commands()[0].startswith("SCHEDULE_FORCED_HOST_CHECK;test-host09;")
-    assert icinga_env.commands()[1].startswith("SCHEDULE_FORCED_SVC_CHECK;test-host09;disk;")
+    commands = icinga_env.commands()
+    # The hosts are rechecked first (all of them, as the reference), then the failed service
+    assert [command.split(";")[:2] for command in commands[:3]] == [
+        ["SCHEDULE_FORCED_HOST_CHECK", "test-host09"],
+        ["SCHEDULE_FORCED_HOST_CHECK", "test-host10"],
+        ["SCHEDULE_FORCED_SVC_CHECK", "test-host09"],
+    ]
+    assert commands[2].startswith("SCHEDULE_FORCED_SVC_CHECK;test-host09;disk;")
     assert icinga.get_status().optimal
 
     icinga.recheck_all_services()
