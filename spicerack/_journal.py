@@ -249,7 +249,7 @@ def log_summary(exit_code: int | None, status: str) -> None:
         import json  # noqa: PLC0415 - not loaded by listings
 
         entry = _running[-1].entry(exit_code, status)
-        logger.debug("%s:%s", SUMMARY_MARKER, json.dumps(entry, separators=(",", ":")))
+        logger.debug("%s:%s", SUMMARY_MARKER, json.dumps(entry, separators=(",", ":")), extra=_log.FILE_ONLY)
 
 
 def _timestamp(moment: datetime) -> str:

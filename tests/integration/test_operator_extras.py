@@ -613,3 +613,11 @@ def test_locks_with_etcd_not_answering_gives_up_after_the_bounded_timeout(env, t
     assert result.stderr.startswith("cookbook: unable to list the locks: Unable to reach etcd (")
     assert "): no answer within 5s. Check the etcd settings in " in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_summary_line_stays_off_the_dry_run_console(env):
+    result = env.run("-d", "marked.choices", "--exit", "0")
+    assert "__COOKBOOK_STATS__:" in result.stderr + result.stdout  # the reference's DEBUG line is on the console
+    assert "__COOKBOOK_SUMMARY__" not in result.stderr + result.stdout
+    extended = (env.logs / "marked" / "choices-extended.log").read_text()
+    assert "__COOKBOOK_SUMMARY__:" in extended
