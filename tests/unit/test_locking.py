@@ -286,6 +286,7 @@ class TestGetLockInstance:
 def test_library_retry_noise_about_the_etcd_server_is_demoted_to_debug(caplog):
     Lock(config={"host": "127.0.0.1", "port": 2399}, prefix=COOKBOOKS_PREFIX, owner="a@b [1]")
     pool = logging.getLogger("urllib3.connectionpool")
+    caplog.clear()  # only the records below, whatever the levels earlier tests left
 
     with caplog.at_level(logging.DEBUG):
         pool.warning("Retrying after connection broken by %r", "HTTPConnection(host='127.0.0.1', port=2399): refused")
