@@ -169,13 +169,19 @@ class CookbookRunnerBase(metaclass=ABCMeta):
 
     * ``max_concurrency``: how many runs of the cookbook may hold its lock at once (default 20).
     * ``lock_ttl``: seconds after which the lock slot of a vanished run expires (default 1800).
-    * ``skip_start_sal``: when :py:data:`True` the START message is not sent to SAL, and the final message
-      reads ``DONE`` instead of ``END``.
     """
 
     max_concurrency: int = 20
     lock_ttl: int = 1800
-    skip_start_sal: bool = False
+
+    @property
+    def skip_start_sal(self) -> bool:
+        """Whether to keep the START message off SAL: the final message then reads ``DONE`` instead of ``END``.
+
+        :py:data:`False` by default; a fast cookbook may override it (as a property or a class attribute) to log only
+        its completion to SAL.
+        """
+        return False
 
     @property
     def runtime_description(self) -> str:

@@ -85,6 +85,20 @@ def test_runner_defaults():
     assert runner.rollback() is None
 
 
+def test_skip_start_sal_is_a_property_subclasses_override_either_way():
+    class AsProperty(Runner):
+        @property
+        def skip_start_sal(self) -> bool:
+            return True
+
+    class AsAttribute(Runner):
+        skip_start_sal = True
+
+    assert isinstance(vars(CookbookRunnerBase)["skip_start_sal"], property)  # as the reference's
+    assert AsProperty().skip_start_sal is True
+    assert AsAttribute().skip_start_sal is True
+
+
 def test_lock_args_follow_overridden_class_attributes():
     class Limited(Runner):
         max_concurrency = 2
