@@ -18,7 +18,7 @@ def bundled_cookbooks() -> list[tuple[str, list[str]]]:
 
 setup(
     name="spicerack",
-    version="0.1.0",
+    version="0.2.0",
     description="Automation framework for production infrastructure: the cookbook runner and its library",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",

@@ -199,7 +199,7 @@ def _resolve(name: str) -> Any:
     return namespace[name] if name in namespace else __getattr__(name)
 
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 """The version of Spicerack, as in setup.py."""
 
 irc_logger_name = "spicerack_irc_announce"
