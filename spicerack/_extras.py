@@ -43,6 +43,7 @@ _FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--user", {"dest": "extra_user", "metavar": "USER", "default": None}),
     ("--failed", {"dest": "extra_failed", "action": "store_true"}),
     ("--locks", {"dest": "extra_locks", "action": "store_true"}),
+    ("--plan", {"dest": "extra_plan", "action": "store_true"}),
 )
 
 
@@ -53,6 +54,7 @@ DESCRIPTIONS = {
     "--user": "With --history: only the runs of USER.",
     "--failed": "With --history: only the runs whose exit code is not 0.",
     "--locks": "Show the locks held now, optionally those starting with COOKBOOK.",
+    "--plan": "Run COOKBOOK in DRY-RUN and print its plan at the end (with --json: as JSON).",
 }
 """What the hidden flags do, for the README and the shell completion (they are not in ``--help``)."""
 
@@ -83,6 +85,8 @@ def handle_extra_flags(args: argparse.Namespace, config: dict[str, Any], spicera
         return None
     try:
         _check_combination(args)
+        if args.extra_plan:
+            return _plan(args)
         if args.extra_history:
             return _history(args, config)
         if args.extra_locks:
@@ -103,10 +107,16 @@ def _check_combination(args: argparse.Namespace) -> None:
     commands = [
         flag for flag, on in (("-l", args.list), ("--history", args.extra_history), ("--locks", args.extra_locks)) if on
     ]
+    if args.extra_plan:
+        if commands:
+            raise UsageError(f"--plan cannot be used with {commands[0]}")
+        if not args.cookbook:
+            raise UsageError("--plan needs the COOKBOOK to run")
+        commands.append("--plan")
     if len(commands) > 1:
         raise UsageError(f"{' and '.join(commands)} cannot be used together")
     if args.extra_json and not commands:
-        raise UsageError("--json needs -l/--list, --history or --locks")
+        raise UsageError("--json needs -l/--list, --history, --locks or --plan")
     history_only = [
         flag
         for flag, value in (("--since", args.extra_since), ("--user", args.extra_user), ("--failed", args.extra_failed))
@@ -118,6 +128,17 @@ def _check_combination(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{commands[0]} takes at most one PREFIX of cookbook names, got also: {' '.join(args.cookbook_args)}"
         )
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """Run the cookbook of the command line in DRY-RUN through :py:mod:`spicerack.testing.plan` and print its plan."""
+    from spicerack.testing.plan import main as plan_main  # noqa: PLC0415 - only for --plan
+
+    argv = ["--json"] if args.extra_json else []
+    if getattr(args, "config_file", None):
+        argv += ["-c", args.config_file]
+    argv += [flag for flag, on in (("-v", args.verbose), ("--no-locks", args.no_locks)) if on]
+    return plan_main([*argv, args.cookbook, *args.cookbook_args])
 
 
 # --- JSON listing --------------------------------------------------------------------------------------------

@@ -511,7 +511,7 @@ def test_history_of_an_unreadable_journal_is_one_line_and_exit_1(env):
 @pytest.mark.parametrize(
     "args, message",
     (
-        (["--json"], "--json needs -l/--list, --history or --locks"),
+        (["--json"], "--json needs -l/--list, --history, --locks or --plan"),
         (["--history", "marked.other", "--exit", "1"], "--history takes at most one PREFIX of cookbook names"),
         (["--locks", "marked", "extra"], "--locks takes at most one PREFIX of cookbook names"),
         (["--history", "--locks"], "--history and --locks cannot be used together"),
@@ -621,3 +621,35 @@ def test_the_summary_line_stays_off_the_dry_run_console(env):
     assert "__COOKBOOK_SUMMARY__" not in result.stderr + result.stdout
     extended = (env.logs / "marked" / "choices-extended.log").read_text()
     assert "__COOKBOOK_SUMMARY__:" in extended
+
+
+def test_plan_runs_the_cookbook_in_dry_run_and_prints_its_plan(env):
+    result = env.run("--plan", "marked.choices", "--exit", "0")
+    assert result.returncode == 0
+    header, plan = result.stdout.split("----- PLAN -----\n", 1)
+    assert "DRY-RUN: START - Cookbook marked.choices" in result.stderr + header
+    assert plan.splitlines()[-1] == "exit_code: 0"
+    assert any(line.startswith("sal: START - Cookbook marked.choices") for line in plan.splitlines())
+
+
+def test_plan_as_json_and_the_cookbook_exit_code(env):
+    result = env.run("--plan", "--json", "marked.choices", "--exit", "3")
+    assert result.returncode == 3
+    plan = json.loads(result.stdout.split("----- PLAN -----\n", 1)[1])
+    assert plan[-1]["kind"] == "exit_code"
+    assert plan[-1]["code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--plan"], "--plan needs the COOKBOOK to run"),
+        (["--plan", "-l"], "--plan cannot be used with -l"),
+        (["--plan", "--history"], "--plan cannot be used with --history"),
+    ],
+)
+def test_plan_misuse_is_one_line(env, args, message):
+    result = env.run(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"cookbook: error: {message}"
+    assert "PLAN" not in result.stdout

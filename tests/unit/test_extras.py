@@ -22,8 +22,8 @@ def test_without_extra_flags_nothing_is_handled():
 @pytest.mark.parametrize(
     "argv, message",
     (
-        (("--json",), "--json needs -l/--list, --history or --locks"),
-        (("--json", "sre.foo"), "--json needs -l/--list, --history or --locks"),
+        (("--json",), "--json needs -l/--list, --history, --locks or --plan"),
+        (("--json", "sre.foo"), "--json needs -l/--list, --history, --locks or --plan"),
         (("--user", "me", "--failed", "-l"), "--user, --failed can be used only with --history"),
         (("-l", "--locks", "--history"), "-l and --history and --locks cannot be used together"),
         (("--locks", "sre", "x"), "--locks takes at most one PREFIX of cookbook names, got also: x"),
