@@ -976,7 +976,7 @@ class Spicerack:
         """
         from spicerack.reposync import RepoSync, load_repo  # noqa: PLC0415 - imported on first use
 
-        repo, remotes = load_repo(self._spicerack_config_dir, name)
+        repo, remotes = load_repo(self._spicerack_config_dir, name, repo_class=_resolve("Repo"))
         return RepoSync(repo, self.username, self.remote().query(",".join(remotes)), dry_run=self._dry_run)
 
     def etcdctl(self, *, remote_host: "RemoteHosts") -> "EtcdctlController":

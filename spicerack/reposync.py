@@ -157,11 +157,16 @@ class RepoSync:
         logger.info("Pushed to %s (%s)", remote.name, remote.url)
 
 
-def load_repo(config_dir: str, name: str) -> tuple[Repo, list[str]]:
+def load_repo(config_dir: str, name: str, *, repo_class: type[Repo] = Repo) -> tuple[Repo, list[str]]:
     """Load a repository of ``<config_dir>/reposync/config.yaml`` and the cumin queries of its hosts.
 
     The file has ``base_dir`` (where the bare repositories are, one per name), ``repos`` (the known names) and
     ``remotes`` (cumin queries of the hosts holding the copies).
+
+    Arguments:
+        config_dir: Spicerack's configuration directory.
+        name: the name of the repository.
+        repo_class: the class opening the repository (the accessor passes ``spicerack.Repo``, which tests may patch).
 
     Raises:
         spicerack.reposync.RepoSyncError: if the configuration or the repository is unusable.
@@ -178,7 +183,7 @@ def load_repo(config_dir: str, name: str) -> tuple[Repo, list[str]]:
     if not repo_dir.is_dir():
         raise RepoSyncError(f"The repo directory ({repo_dir}) does not exist")
     try:
-        repo = Repo(repo_dir)
+        repo = repo_class(repo_dir)
     except GitError as error:
         raise RepoSyncError(f"The repo directory ({repo_dir}) is not a git repository: {error}") from error
     if not repo.bare:

@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 
 import spicerack
-from spicerack import Spicerack
+from spicerack import Spicerack, SpicerackError
 
 # The names `from spicerack import ...` gives in the reference (v13.1), client modules and constants alike.
 REFERENCE_NAMES = [
@@ -102,3 +102,17 @@ def test_puppet_server_accessor_uses_the_namespace_srv_lookup(tmp_path):
         spicerack.puppet_server()
     mocked_lookup.assert_called_once_with("eqiad.wmnet")
     mocked_remote.return_value.query.assert_called_once_with("puppetca1.example.org")
+
+
+def test_reposync_accessor_opens_the_repository_with_the_namespace_repo(tmp_path):
+    (tmp_path / "reposync").mkdir()
+    (tmp_path / "reposync" / "config.yaml").write_text(
+        f"base_dir: {tmp_path}\nrepos: [data]\nremotes: ['host1']\n", encoding="utf-8"
+    )
+    (tmp_path / "data").mkdir()
+    spicerack = Spicerack(spicerack_config_dir=str(tmp_path))
+    with mock.patch("spicerack.Repo") as mocked_repo, mock.patch.object(Spicerack, "remote"):
+        mocked_repo.return_value.bare = False
+        with pytest.raises(SpicerackError, match="is not a bare git repository"):
+            spicerack.reposync("data")
+    mocked_repo.assert_called_once_with(tmp_path / "data")
