@@ -8,10 +8,11 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, reset_around, serve
 
 __all__ = ["HTTPTestServer", "RecordedRequest", "ScriptedAnswer", "http_server", "http_test_server_session"]
 
@@ -46,7 +47,7 @@ class ScriptedAnswer:
         return status
 
 
-class HTTPTestServer:
+class HTTPTestServer(ThreadedHTTPServer):
     """An HTTP server on 127.0.0.1 with scripted answers; unscripted paths answer 200 with ``{"path": ...}``."""
 
     def __init__(self) -> None:
@@ -54,35 +55,14 @@ class HTTPTestServer:
         self.requests: list[RecordedRequest] = []
         self._answers: dict[str, ScriptedAnswer] = {}
         self._lock = threading.Lock()
-        self._release = threading.Event()  # Set to wake up delayed answers at reset or shutdown
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-test-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL of the server, without trailing slash."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(_handler_for(self), "http-test-server")
 
     def reset(self) -> None:
         """Forget the recorded requests and scripted answers, releasing any delayed answer."""
-        self._release.set()
         with self._lock:
+            super().reset()
             self.requests.clear()
             self._answers.clear()
-            self._release = threading.Event()
 
     def script(self, path: str, *statuses: int, body: Any = None, delay: float = 0.0) -> None:
         """Answer the requests to ``path`` (the request line's path) with ``statuses`` in turn.
@@ -112,31 +92,17 @@ class HTTPTestServer:
             return scripted.next_status(), scripted.body, scripted.delay, self._release
 
 
-def _handler_for(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
+def _handler_for(server: HTTPTestServer) -> type[StandInHandler]:
     """Return a request handler class bound to ``server``."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+    class Handler(StandInHandler):
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = RecordedRequest(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+            request = RecordedRequest(self.command, self.path, dict(self.headers.items()), self.read_body())
             status, body, delay, release = server._answer(request)
             if delay:
                 release.wait(delay)
             payload = b"" if body is None else json.dumps(body).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
-            except OSError:  # The client gave up waiting (timeout tests)
-                self.close_connection = True
+            self.send_answer(status, payload, with_body=self.command != "HEAD")
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle  # noqa: N815
 
@@ -146,15 +112,10 @@ def _handler_for(server: HTTPTestServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="session")
 def http_test_server_session() -> Iterator[HTTPTestServer]:
     """One scriptable HTTP server for the whole session."""
-    server = HTTPTestServer()
-    server.start()
-    yield server
-    server.stop()
+    yield from serve(HTTPTestServer())
 
 
 @pytest.fixture
 def http_server(http_test_server_session: HTTPTestServer) -> Iterator[HTTPTestServer]:
     """The session's scriptable HTTP server, with no recorded request nor scripted answer."""
-    http_test_server_session.reset()
-    yield http_test_server_session
-    http_test_server_session.reset()
+    yield from reset_around(http_test_server_session)

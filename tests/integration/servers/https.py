@@ -9,12 +9,12 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.integration.servers import require_binary
+from tests.integration.servers._base import StandInHandler, reset_around, serve
 from tests.integration.servers.http import HTTPTestServer, _handler_for
 
 __all__ = ["HTTPSTestServer", "TLSFiles", "https_server", "https_test_server_session", "tls_files"]
@@ -37,6 +37,8 @@ class TLSFiles:
 class HTTPSTestServer(HTTPTestServer):
     """The scriptable server on 127.0.0.1, speaking TLS and refusing clients without a certificate of the CA."""
 
+    scheme = "https"
+
     def __init__(self, tls: TLSFiles) -> None:
         """Bind to a free loopback port and wrap the listening socket in TLS.
 
@@ -54,11 +56,6 @@ class HTTPSTestServer(HTTPTestServer):
         self._server.RequestHandlerClass = _tls_handler_for(self)
 
     @property
-    def url(self) -> str:
-        """The base URL of the server, without trailing slash."""
-        return super().url.replace("http://", "https://", 1)
-
-    @property
     def host(self) -> str:
         """The ``host:port`` of the server, as clients taking a host name without scheme want it."""
         return self.url.removeprefix("https://")
@@ -69,7 +66,7 @@ class HTTPSTestServer(HTTPTestServer):
         self.client_common_names.clear()
 
 
-def _tls_handler_for(server: HTTPSTestServer) -> type[BaseHTTPRequestHandler]:
+def _tls_handler_for(server: HTTPSTestServer) -> type[StandInHandler]:
     """Return the request handler of ``http.py`` that also records the CN of each request's client certificate."""
     base = _handler_for(server)
     lock = threading.Lock()
@@ -139,15 +136,10 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 @pytest.fixture(scope="session")
 def https_test_server_session(tls_files: TLSFiles) -> Iterator[HTTPSTestServer]:
     """One scriptable HTTPS server requiring client certificates, for the whole session."""
-    server = HTTPSTestServer(tls_files)
-    server.start()
-    yield server
-    server.stop()
+    yield from serve(HTTPSTestServer(tls_files))
 
 
 @pytest.fixture
 def https_server(https_test_server_session: HTTPSTestServer) -> Iterator[HTTPSTestServer]:
     """The session's scriptable HTTPS server, with no recorded request nor scripted answer."""
-    https_test_server_session.reset()
-    yield https_test_server_session
-    https_test_server_session.reset()
+    yield from reset_around(https_test_server_session)
