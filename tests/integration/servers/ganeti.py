@@ -24,16 +24,15 @@ import base64
 import json
 import ssl
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, reset_around, serve
 from tests.integration.servers.https import TLSFiles
 from tests.integration.servers.sshd import SSHFleet
 
@@ -209,8 +208,10 @@ class Fault:
     kind: str = ""
 
 
-class GanetiStandIn:
+class GanetiStandIn(ThreadedHTTPServer):
     """The stand-in cluster: RAPI and Netbox records over HTTPS on 127.0.0.1 (as ``localhost``), state on disk."""
+
+    scheme = "https"
 
     def __init__(self, tls: TLSFiles, directory: Path) -> None:
         """Write the initial state and bind the HTTPS server to a free loopback port; :py:meth:`start` serves."""
@@ -219,19 +220,11 @@ class GanetiStandIn:
         self.tls = tls
         self.requests: list[tuple[str, str]] = []
         self.fault = Fault()
-        self._release = threading.Event()
+        super().__init__(_handler_for(self), "ganeti-rapi")
         self.reset()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls.server_cert, tls.server_key)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ganeti-rapi", daemon=True)
-
-    @property
-    def port(self) -> int:
-        """The TCP port of the RAPI."""
-        return int(self._server.server_address[1])
 
     @property
     def rapi_url(self) -> str:
@@ -243,21 +236,9 @@ class GanetiStandIn:
         """The base URL of the Netbox records (without ``/api``)."""
         return self.rapi_url
 
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Release hanging answers, stop serving and close the socket."""
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
     def reset(self) -> None:
         """Back to the initial state: no fault, no recorded request, the ``gnt-instance`` log emptied."""
-        self._release.set()
-        self._release = threading.Event()
+        super().reset()
         self.fault.kind = ""
         self.requests.clear()
         self.save(initial_state())
@@ -339,41 +320,40 @@ def _matches(record: dict[str, Any], filters: dict[str, str]) -> bool:
     return True
 
 
-def _handler_for(cluster: GanetiStandIn) -> type[BaseHTTPRequestHandler]:
+def _handler_for(cluster: GanetiStandIn) -> type[StandInHandler]:
     """Return the request handler class serving the given cluster."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+    class Handler(StandInHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             cluster.requests.append(("GET", self.path))
             if url.path.startswith("/api/"):
                 if self.headers.get("Authorization") != f"Token {NETBOX_TOKEN}":
-                    self._send(403, {"detail": "Invalid token"})
+                    self.send_json(403, {"detail": "Invalid token"})
                 else:
-                    self._send(*cluster.answer_netbox(url.path, query))
+                    self.send_json(*cluster.answer_netbox(url.path, query))
                 return
             if not self._authenticated():
-                self._send(401, {"code": 401, "message": "Unauthorized", "explain": "No valid credentials"})
+                self.send_json(
+                    401,
+                    {"code": 401, "message": "Unauthorized", "explain": "No valid credentials"},
+                    headers={"WWW-Authenticate": 'Basic realm="Ganeti Remote API"'},
+                )
                 return
             fault = cluster.fault.kind
             if fault == "500":
-                self._send(500, {"code": 500, "message": "Internal Server Error", "explain": "luxi error"})
+                self.send_json(500, {"code": 500, "message": "Internal Server Error", "explain": "luxi error"})
             elif fault == "hang":
                 cluster.wait_released()
             elif fault == "malformed":
-                self._send_raw(200, b"<html>502 Bad Gateway</html>")
+                self.send_answer(200, b"<html>502 Bad Gateway</html>", "text/html")
             else:
-                self._send(*cluster.answer_rapi(url.path, query))
+                self.send_json(*cluster.answer_rapi(url.path, query))
 
         def _not_implemented(self) -> None:
             cluster.requests.append((self.command, self.path))
-            self._send(501, {"code": 501, "message": "Not Implemented", "explain": "read-only stand-in"})
+            self.send_json(501, {"code": 501, "message": "Not Implemented", "explain": "read-only stand-in"})
 
         do_POST = do_PUT = do_DELETE = _not_implemented  # noqa: N815
 
@@ -384,34 +364,17 @@ def _handler_for(cluster: GanetiStandIn) -> type[BaseHTTPRequestHandler]:
             user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
             return RAPI_USERS.get(user) == password
 
-        def _send(self, status: int, body: Any) -> None:
-            self._send_raw(status, json.dumps(body).encode(), "application/json")
-
-        def _send_raw(self, status: int, payload: bytes, content_type: str = "text/html") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            if status == 401:
-                self.send_header("WWW-Authenticate", 'Basic realm="Ganeti Remote API"')
-            self.end_headers()
-            self.wfile.write(payload)
-
     return Handler
 
 
 @pytest.fixture(scope="session")
 def ganeti_cluster_session(tls_files: TLSFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GanetiStandIn]:
     """The stand-in cluster, for the whole session."""
-    cluster = GanetiStandIn(tls_files, tmp_path_factory.mktemp("ganeti"))
-    cluster.start()
-    yield cluster
-    cluster.stop()
+    yield from serve(GanetiStandIn(tls_files, tmp_path_factory.mktemp("ganeti")))
 
 
 @pytest.fixture
 def ganeti_cluster(ganeti_cluster_session: GanetiStandIn, ssh_fleet: SSHFleet) -> Iterator[GanetiStandIn]:
     """The stand-in cluster in its initial state, with ``gnt-instance`` on the fleet; reset again afterwards."""
-    ganeti_cluster_session.reset()
     ganeti_cluster_session.install_gnt_instance(ssh_fleet)
-    yield ganeti_cluster_session
-    ganeti_cluster_session.reset()
+    yield from reset_around(ganeti_cluster_session)

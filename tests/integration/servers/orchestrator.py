@@ -12,13 +12,12 @@ package it. This server answers as its documented API does for what Spicerack re
 - faults on demand: an answer that never comes (until reset), a body that is not JSON.
 """
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, reset_around, serve
 
 __all__ = ["OrchestratorStandIn", "orchestrator_server", "orchestrator_server_session"]
 
@@ -68,38 +67,23 @@ CLUSTERS = [
 ]
 
 
-class OrchestratorStandIn:
+class OrchestratorStandIn(ThreadedHTTPServer):
     """The stand-in API on a free loopback port; ``fault`` is ``""``, ``"hang"`` or ``"malformed"``."""
 
     def __init__(self) -> None:
         """Bind to a free loopback port; :py:meth:`start` serves in a background thread."""
         self.fault = ""
         self.requests: list[tuple[str, str, str]] = []  # method, path, Accept header
-        self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="orchestrator", daemon=True)
+        super().__init__(_handler_for(self), "orchestrator")
 
     @property
     def url(self) -> str:
         """The API's base URL (``http://127.0.0.1:<port>/api``)."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api"
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Release hanging answers, stop serving and close the socket."""
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        return f"{super().url}/api"
 
     def reset(self) -> None:
         """No fault, no recorded request; hanging answers are released."""
-        self._release.set()
-        self._release = threading.Event()
+        super().reset()
         self.fault = ""
         self.requests.clear()
 
@@ -122,40 +106,26 @@ class OrchestratorStandIn:
         return 404, "404 page not found"
 
 
-def _handler_for(server: OrchestratorStandIn) -> type[BaseHTTPRequestHandler]:
+def _handler_for(server: OrchestratorStandIn) -> type[StandInHandler]:
     """Return the request handler class of the given stand-in."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+    class Handler(StandInHandler):
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            self.read_body()
             server.requests.append((self.command, self.path, self.headers.get("Accept", "")))
             if server.fault == "hang":
                 server.wait_released()
                 return
             if server.fault == "malformed":
-                self._send(200, b"<html>upstream error</html>", "text/html")
+                self.send_answer(200, b"<html>upstream error</html>", "text/html")
                 return
             status, body = server.answer(self.command, self.path)
             if isinstance(body, str):
-                self._send(status, body.encode(), "text/plain; charset=utf-8")
+                self.send_answer(status, body.encode(), "text/plain; charset=utf-8")
             else:
-                self._send(status, json.dumps(body).encode(), "application/json; charset=UTF-8")
+                self.send_json(status, body, "application/json; charset=UTF-8")
 
         do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
-
-        def _send(self, status: int, payload: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
 
     return Handler
 
@@ -163,15 +133,10 @@ def _handler_for(server: OrchestratorStandIn) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="session")
 def orchestrator_server_session() -> Iterator[OrchestratorStandIn]:
     """The stand-in Orchestrator API, for the whole session."""
-    server = OrchestratorStandIn()
-    server.start()
-    yield server
-    server.stop()
+    yield from serve(OrchestratorStandIn())
 
 
 @pytest.fixture
 def orchestrator_server(orchestrator_server_session: OrchestratorStandIn) -> Iterator[OrchestratorStandIn]:
     """The session's stand-in, with no fault nor recorded request; reset again afterwards."""
-    orchestrator_server_session.reset()
-    yield orchestrator_server_session
-    orchestrator_server_session.reset()
+    yield from reset_around(orchestrator_server_session)
