@@ -20,12 +20,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests.integration.servers import free_port, require_binary, stop_process, wait_until
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, serve
 from tests.integration.servers.prometheus import ROUTE_PREFIX, PrometheusServer
 
 __all__ = [
@@ -83,57 +83,26 @@ def _error(status: int, error_type: str, reason: str) -> tuple[int, Any]:
     }
 
 
-class _Server:
+class _Server(ThreadedHTTPServer):
     """A threaded HTTP server on 127.0.0.1 whose answers come from ``answer(method, path, query, body)``."""
 
     def __init__(self) -> None:
-        self._stopping = threading.Event()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL, without trailing slash."""
-        host, port = self._http.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(_handler(self), type(self).__name__)
 
     def answer(self, method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, Any, str]:
         """Return the status, the body (JSON-encodable, or bytes sent as they are) and the content type."""
         raise NotImplementedError
 
 
-def _handler(server: _Server) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+def _handler(server: _Server) -> type[StandInHandler]:
+    class Handler(StandInHandler):
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
+            body = self.read_body()
             parsed = urllib.parse.urlsplit(self.path)
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             status, payload, content_type = server.answer(self.command, parsed.path, query, body)
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # The client gave up waiting
-                self.close_connection = True
+            self.send_answer(status, data, content_type)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
 
@@ -151,7 +120,10 @@ class FakeElasticsearch(_Server):
         self.reset()
 
     def reset(self) -> None:
-        """Back to a green cluster with no nodes, documents, shards, settings, faults or recorded requests."""
+        """Back to a green cluster with no nodes, documents, shards, settings, faults or recorded requests.
+
+        Delayed answers are not released (only :py:meth:`stop` does): the base class' reset is not called.
+        """
         with self._lock:
             self.status = "green"
             self.initializing_shards = 0
@@ -192,7 +164,7 @@ class FakeElasticsearch(_Server):
             fault = self._take_fault(method, path)
         if fault is not None:
             if fault.delay:
-                self._stopping.wait(fault.delay)
+                self._release.wait(fault.delay)
             if fault.raw is not None:
                 return fault.status, fault.raw, "text/plain"
             return fault.status, fault.body, "application/json"
@@ -262,7 +234,7 @@ class FakeElasticsearch(_Server):
             with self._lock:
                 if self._health_reached(query):
                     return 200, self._health_state()
-            if time.monotonic() >= deadline or self._stopping.is_set():
+            if time.monotonic() >= deadline or self._release.is_set():
                 break
             time.sleep(0.05)
         with self._lock:
@@ -387,12 +359,7 @@ def elasticsearch_pair() -> Iterator[tuple[FakeElasticsearch, FakeElasticsearch]
 @pytest.fixture(scope="session")
 def burrow_exporter() -> Iterator[BurrowExporter]:
     """The write queues exporter, with no series; tests set ``lags``."""
-    exporter = BurrowExporter()
-    exporter.start()
-    try:
-        yield exporter
-    finally:
-        exporter.stop()
+    yield from serve(BurrowExporter())
 
 
 def _prometheus_config(exporter_target: str) -> str:
