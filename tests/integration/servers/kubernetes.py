@@ -19,13 +19,14 @@ import copy
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, reset_around, serve
 
 __all__ = ["FakeKubernetes", "KubeRequest", "kubernetes_api", "kubernetes_api_session"]
 
@@ -51,31 +52,36 @@ class _Fault:
     delay: float
 
 
-@dataclass
-class FakeKubernetes:
+class FakeKubernetes(ThreadedHTTPServer):
     """The server's state (nodes, pods, refused evictions, faults) and its recorded requests."""
 
-    config_dir: Path
-    cluster: str = CLUSTER
-    requests: list[KubeRequest] = field(default_factory=list)
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    _refusals: dict[tuple[str, str], int | None] = field(default_factory=dict)
-    _faults: dict[tuple[str, str], _Fault] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _release: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
+    def __init__(self, config_dir: Path, cluster: str = CLUSTER) -> None:
+        """Bind to a free loopback port; :py:meth:`start` serves in a background thread.
+
+        Arguments:
+            config_dir: where the kubeconfig files of the users are.
+            cluster: the name of the cluster in them.
+
+        """
+        self.config_dir = config_dir
+        self.cluster = cluster
+        self.requests: list[KubeRequest] = []
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self._refusals: dict[tuple[str, str], int | None] = {}
+        self._faults: dict[tuple[str, str], _Fault] = {}
+        self._lock = threading.Lock()
+        super().__init__(_handler_for(self), "kubernetes-api")
 
     def reset(self) -> None:
         """Forget all objects, scripts and recorded requests; release any delayed answer."""
-        self._release.set()
         with self._lock:
+            super().reset()
             self.requests.clear()
             self.nodes.clear()
             self.pods.clear()
             self._refusals.clear()
             self._faults.clear()
-            self._release = threading.Event()
 
     def add_node(self, name: str, *, unschedulable: bool = False, taints: list[dict[str, str]] | None = None) -> None:
         """Create a node."""
@@ -268,16 +274,10 @@ def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _handler_for(state: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+def _handler_for(state: FakeKubernetes) -> type[StandInHandler]:
+    class Handler(StandInHandler):
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
+            body = self.read_body()
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             try:
                 status, payload, delay, release = state.handle(self.command, self.path, token, body)
@@ -285,14 +285,7 @@ def _handler_for(state: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
                 status, payload, delay, release = 400, b'{"kind": "Status", "code": 400}', 0.0, threading.Event()
             if delay:
                 release.wait(delay)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:  # the client gave up waiting (timeout tests)
-                self.close_connection = True
+            self.send_answer(status, payload)
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
 
@@ -317,24 +310,12 @@ def kubernetes_api_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The fake API server for the whole session, with the kubeconfig files of ``admin`` and the namespaces."""
     config_dir = tmp_path_factory.mktemp("kubernetes")
     state = FakeKubernetes(config_dir=config_dir)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    state.url = f"http://{host!s}:{port}"
     for user in ("admin", *NAMESPACES):
         write_kubeconfig(config_dir / f"{user}-{CLUSTER}.config", state.url, CLUSTER, user)
-    thread = threading.Thread(target=server.serve_forever, name="kubernetes-api", daemon=True)
-    thread.start()
-    yield state
-    state.reset()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    yield from serve(state)
 
 
 @pytest.fixture
 def kubernetes_api(kubernetes_api_session: FakeKubernetes) -> Iterator[FakeKubernetes]:
     """The session's fake API server, empty: no node, pod, script nor recorded request."""
-    kubernetes_api_session.reset()
-    yield kubernetes_api_session
-    kubernetes_api_session.reset()
+    yield from reset_around(kubernetes_api_session)
