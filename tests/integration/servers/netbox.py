@@ -20,14 +20,15 @@ import copy
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_interface
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+
+from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, reset_around, serve
 
 __all__ = ["RO_TOKEN", "RW_TOKEN", "FakeNetbox", "fake_netbox", "fake_netbox_session"]
 
@@ -108,25 +109,22 @@ class _Job:
     polls_left: int
 
 
-@dataclass
-class FakeNetbox:
-    """The stand-in Netbox: its URL, tokens, objects (see :py:func:`seed`), injected faults and accepted writes."""
+class FakeNetbox(ThreadedHTTPServer):
+    """The stand-in Netbox: its URL, tokens, objects (see :py:func:`seed`), injected faults and accepted writes.
 
-    server: ThreadingHTTPServer
-    objects: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    faults: list[Fault] = field(default_factory=list)
-    writes: list[Write] = field(default_factory=list)
-    requests: list[tuple[str, str]] = field(default_factory=list)
-    script_pending_polls: int = 0
-    jobs: dict[int, _Job] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    release: threading.Event = field(default_factory=threading.Event)
+    Its :py:attr:`url` is the Netbox base URL (without ``/api``).
+    """
 
-    @property
-    def url(self) -> str:
-        """The Netbox base URL (without ``/api``)."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def __init__(self) -> None:
+        """Bind to a free loopback port, with no object yet (see :py:meth:`reset`); :py:meth:`start` serves."""
+        self.objects: dict[str, dict[int, dict[str, Any]]] = {}
+        self.faults: list[Fault] = []
+        self.writes: list[Write] = []
+        self.requests: list[tuple[str, str]] = []
+        self.script_pending_polls = 0
+        self.jobs: dict[int, _Job] = {}
+        self.lock = threading.Lock()
+        super().__init__(_handler_for(self), "fake-netbox")
 
     def write_config(self, config_dir: Path, *, url: str = "") -> Path:
         """Write ``netbox/config.yaml`` for this server (or ``url``) under ``config_dir`` and return ``config_dir``."""
@@ -138,15 +136,14 @@ class FakeNetbox:
 
     def reset(self) -> None:
         """Restore the seed objects and forget faults, writes, requests and jobs; release delayed answers."""
-        self.release.set()
         with self.lock:
+            super().reset()
             self.objects = seed()
             self.faults.clear()
             self.writes.clear()
             self.requests.clear()
             self.jobs.clear()
             self.script_pending_polls = 0
-            self.release = threading.Event()
 
     def fail(self, prefix: str, status: int = 500, *, body: bytes | None = None, delay: float = 0.0, method: str = ""):
         """Answer the requests (of ``method``, any if empty) whose path starts with ``prefix`` with a fault."""
@@ -580,28 +577,14 @@ def seed() -> dict[str, dict[int, dict[str, Any]]]:
     }
 
 
-def _handler_for(netbox: FakeNetbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep the test output quiet."""
-
+def _handler_for(netbox: FakeNetbox) -> type[StandInHandler]:
+    class Handler(StandInHandler):
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
+            body = self.read_body()
             status, payload, delay = netbox.handle(self.command, self.path, dict(self.headers.items()), body)
             if delay:
-                netbox.release.wait(delay)
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("API-Version", API_VERSION)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:  # The client gave up waiting (timeout tests)
-                self.close_connection = True
+                netbox._release.wait(delay)
+            self.send_answer(status, payload, headers={"API-Version": API_VERSION})
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
 
@@ -611,23 +594,12 @@ def _handler_for(netbox: FakeNetbox) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="session")
 def fake_netbox_session() -> Iterator[FakeNetbox]:
     """One stand-in Netbox, in a thread on 127.0.0.1, for the whole session."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    httpd.daemon_threads = True
-    netbox = FakeNetbox(httpd)
-    httpd.RequestHandlerClass = _handler_for(netbox)
+    netbox = FakeNetbox()
     netbox.reset()
-    thread = threading.Thread(target=httpd.serve_forever, name="fake-netbox", daemon=True)
-    thread.start()
-    yield netbox
-    netbox.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=10)
+    yield from serve(netbox)
 
 
 @pytest.fixture
 def fake_netbox(fake_netbox_session: FakeNetbox) -> Iterator[FakeNetbox]:
     """The session's stand-in Netbox with its seed objects, no fault, no recorded write."""
-    fake_netbox_session.reset()
-    yield fake_netbox_session
-    fake_netbox_session.reset()
+    yield from reset_around(fake_netbox_session)
