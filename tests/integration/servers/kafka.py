@@ -13,7 +13,6 @@ import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
@@ -33,6 +32,7 @@ from kafka.protocol.offset import OffsetRequest, OffsetResponse  # type: ignore[
 from kafka.protocol.types import Int16, Int32, String  # type: ignore[import-untyped]
 from kafka.record.legacy_records import LegacyRecordBatchBuilder  # type: ignore[import-untyped]
 
+from tests.integration.servers._base import ThreadedServer, reset_around, serve
 from tests.integration.servers.https import TLSFiles
 
 __all__ = ["FakeKafkaBroker", "kafka_broker", "kafka_broker_session"]
@@ -53,17 +53,24 @@ _APIS: dict[int, tuple[Any, Any, int]] = {
 }
 
 
-@dataclass
-class FakeKafkaBroker:
+class FakeKafkaBroker(ThreadedServer):
     """The broker's topics (``topic -> partition -> message timestamps``, offsets from 0), groups and requests."""
 
-    host: str = "127.0.0.1"
-    port: int = 0
-    topics: dict[str, dict[int, list[int]]] = field(default_factory=dict)
-    committed: dict[str, dict[tuple[str, int], int]] = field(default_factory=dict)
-    requests: list[tuple[str, int]] = field(default_factory=list)
-    silent: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    host = "127.0.0.1"
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        """Bind to a free loopback port; :py:meth:`start` serves in a background thread.
+
+        Arguments:
+            context: the TLS context of the server side of the connections.
+
+        """
+        self.topics: dict[str, dict[int, list[int]]] = {}
+        self.committed: dict[str, dict[tuple[str, int], int]] = {}
+        self.requests: list[tuple[str, int]] = []
+        self.silent = False
+        self._lock = threading.Lock()
+        super().__init__(_handler_for(self, context), "fake-kafka-broker")
 
     @property
     def bootstrap(self) -> str:
@@ -73,6 +80,7 @@ class FakeKafkaBroker:
     def reset(self) -> None:
         """Forget topics, groups and requests; answer again."""
         with self._lock:
+            super().reset()
             self.topics.clear()
             self.committed.clear()
             self.requests.clear()
@@ -205,21 +213,10 @@ def kafka_broker_session(tls_files: TLSFiles) -> Iterator[FakeKafkaBroker]:
     """The fake broker for the whole session, serving TLS with the session CA's server certificate."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_files.server_cert, tls_files.server_key)
-    broker = FakeKafkaBroker()
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler_for(broker, context))
-    server.daemon_threads = True
-    broker.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="fake-kafka-broker", daemon=True)
-    thread.start()
-    yield broker
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    yield from serve(FakeKafkaBroker(context))
 
 
 @pytest.fixture
 def kafka_broker(kafka_broker_session: FakeKafkaBroker) -> Iterator[FakeKafkaBroker]:
     """The session's fake broker, with no topic, group nor recorded request."""
-    kafka_broker_session.reset()
-    yield kafka_broker_session
-    kafka_broker_session.reset()
+    yield from reset_around(kafka_broker_session)
