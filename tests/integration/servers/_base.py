@@ -13,31 +13,43 @@ import socketserver
 import threading
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["StandInHandler", "ThreadedHTTPServer", "ThreadedServer", "reset_around", "serve"]
+__all__ = [
+    "DaemonThreadingTCPServer",
+    "StandInHandler",
+    "ThreadedHTTPServer",
+    "ThreadedServer",
+    "reset_around",
+    "serve",
+]
 
 
-class ThreadedServer:
+class DaemonThreadingTCPServer(socketserver.ThreadingTCPServer):
+    """A TCP server handling each connection in a daemon thread (as ``ThreadingHTTPServer`` does)."""
+
+    daemon_threads = True
+
+
+SocketServerT = TypeVar("SocketServerT", bound=socketserver.TCPServer)
+
+
+class ThreadedServer(Generic[SocketServerT]):
     """A ``socketserver`` server on a free port of 127.0.0.1, served by a daemon thread once started."""
 
     def __init__(
-        self,
-        handler: type[socketserver.BaseRequestHandler],
-        name: str,
-        server_class: type[socketserver.ThreadingTCPServer] = socketserver.ThreadingTCPServer,
+        self, handler: type[socketserver.BaseRequestHandler], name: str, server_class: type[SocketServerT]
     ) -> None:
         """Bind to a free loopback port; :py:meth:`start` serves in a background thread.
 
         Arguments:
             handler: the request handler class.
             name: the name of the serving thread.
-            server_class: the threading server class to instantiate.
+            server_class: the server class, threading with daemon threads (e.g. :py:class:`DaemonThreadingTCPServer`).
 
         """
         self._release = threading.Event()
         self._server = server_class(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property
@@ -62,7 +74,7 @@ class ThreadedServer:
         self._release = threading.Event()
 
 
-class ThreadedHTTPServer(ThreadedServer):
+class ThreadedHTTPServer(ThreadedServer[ThreadingHTTPServer]):
     """A :py:class:`ThreadedServer` speaking HTTP (``scheme`` says which, for :py:attr:`url`)."""
 
     scheme = "http"
@@ -139,7 +151,7 @@ class StandInHandler(BaseHTTPRequestHandler):
         self.send_answer(status, json.dumps(body).encode(), content_type, headers=headers)
 
 
-ServerT = TypeVar("ServerT", bound=ThreadedServer)
+ServerT = TypeVar("ServerT", bound=ThreadedServer[Any])
 
 
 def serve(server: ServerT) -> Iterator[ServerT]:

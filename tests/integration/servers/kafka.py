@@ -32,7 +32,7 @@ from kafka.protocol.offset import OffsetRequest, OffsetResponse  # type: ignore[
 from kafka.protocol.types import Int16, Int32, String  # type: ignore[import-untyped]
 from kafka.record.legacy_records import LegacyRecordBatchBuilder  # type: ignore[import-untyped]
 
-from tests.integration.servers._base import ThreadedServer, reset_around, serve
+from tests.integration.servers._base import DaemonThreadingTCPServer, ThreadedServer, reset_around, serve
 from tests.integration.servers.https import TLSFiles
 
 __all__ = ["FakeKafkaBroker", "kafka_broker", "kafka_broker_session"]
@@ -53,7 +53,7 @@ _APIS: dict[int, tuple[Any, Any, int]] = {
 }
 
 
-class FakeKafkaBroker(ThreadedServer):
+class FakeKafkaBroker(ThreadedServer[DaemonThreadingTCPServer]):
     """The broker's topics (``topic -> partition -> message timestamps``, offsets from 0), groups and requests."""
 
     host = "127.0.0.1"
@@ -70,7 +70,7 @@ class FakeKafkaBroker(ThreadedServer):
         self.requests: list[tuple[str, int]] = []
         self.silent = False
         self._lock = threading.Lock()
-        super().__init__(_handler_for(self, context), "fake-kafka-broker")
+        super().__init__(_handler_for(self, context), "fake-kafka-broker", DaemonThreadingTCPServer)
 
     @property
     def bootstrap(self) -> str:

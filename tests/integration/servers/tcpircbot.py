@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.integration.servers import free_port
+from tests.integration.servers._base import DaemonThreadingTCPServer, ThreadedServer, reset_around, serve
 
 __all__ = ["TcpIrcBotRelay", "refused_relay_port", "tcpircbot_relay", "tcpircbot_relay_session"]
 
@@ -24,10 +25,9 @@ NEVER_READ = "never-read"
 CLOSE_AT_ONCE = "close-at-once"
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Server(DaemonThreadingTCPServer):
     """Handles each connection in its own thread, numbering them in the order they were accepted."""
 
-    daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler]) -> None:
@@ -42,7 +42,7 @@ class _Server(socketserver.ThreadingTCPServer):
         return sock, address
 
 
-class TcpIrcBotRelay:
+class TcpIrcBotRelay(ThreadedServer[_Server]):
     """A relay on 127.0.0.1 recording the lines (and raw connections) it receives."""
 
     def __init__(self, forward: Callable[[str], None] | None = None) -> None:
@@ -53,39 +53,20 @@ class TcpIrcBotRelay:
         self.connections: list[bytes] = []
         self._lock = threading.Condition()
         self._published = 0  # Connections are published in the order they were accepted, as one relay would
-        self._release = threading.Event()  # Wakes up the connections held open by NEVER_READ
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="tcpircbot-relay", daemon=True)
+        super().__init__(_handler_for(self), "tcpircbot-relay", _Server)  # _release wakes up NEVER_READ connections
 
     @property
     def host(self) -> str:
         """The address the relay listens on."""
         return str(self._server.server_address[0])
 
-    @property
-    def port(self) -> int:
-        """The port the relay listens on."""
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving, release held connections and close the socket."""
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
     def reset(self, mode: str = NORMAL) -> None:
         """Forget what was received, release held connections and behave as ``mode`` from now on."""
-        self._release.set()
         with self._lock:
+            super().reset()
             self.lines.clear()
             self.connections.clear()
             self.mode = mode
-            self._release = threading.Event()
 
     def wait_for_lines(self, count: int, timeout: float = 15.0) -> list[str]:
         """Return the received lines once there are at least ``count`` (bounded poll), else what arrived."""
@@ -148,18 +129,13 @@ def _handler_for(relay: TcpIrcBotRelay) -> type[socketserver.BaseRequestHandler]
 @pytest.fixture(scope="session")
 def tcpircbot_relay_session() -> Iterator[TcpIrcBotRelay]:
     """A relay shared by the session; use :py:func:`tcpircbot_relay` to get it reset."""
-    relay = TcpIrcBotRelay()
-    relay.start()
-    yield relay
-    relay.stop()
+    yield from serve(TcpIrcBotRelay())
 
 
 @pytest.fixture
 def tcpircbot_relay(tcpircbot_relay_session: TcpIrcBotRelay) -> Iterator[TcpIrcBotRelay]:
     """The session's relay, emptied and in normal mode; the mode can be changed with ``reset(mode)``."""
-    tcpircbot_relay_session.reset()
-    yield tcpircbot_relay_session
-    tcpircbot_relay_session.reset()
+    yield from reset_around(tcpircbot_relay_session)
 
 
 @pytest.fixture
