@@ -3,13 +3,15 @@
 Every fixture picks free ports, waits for readiness with a bounded poll and stops its process by PID.
 """
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,27 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextlib.contextmanager
+def logged_process(
+    command: list[str], log_path: Path, ready: Callable[[], bool], *, what: str, timeout: float = 15.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server with its output in ``log_path``, wait until it is ``ready`` and stop it by PID at the end.
+
+    Arguments:
+        command: the server's command line.
+        log_path: where its standard output and error go.
+        ready: whether it answers (see :py:func:`wait_until`); its process must also still be running.
+        what: the server's name in the failure when it is not ready after ``timeout`` seconds.
+        timeout: how long to wait for it.
+
+    """
+    log = log_path.open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: process.poll() is None and ready(), timeout=timeout, what=what)
+        yield process
+    finally:
+        stop_process(process)
+        log.close()

@@ -5,7 +5,6 @@ Tests see it through :py:class:`AlertmanagerServer`: its URL, a Spicerack config
 """
 
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, stop_process, wait_until
+from tests.integration.servers import free_port, logged_process, require_binary
 
 __all__ = ["AlertmanagerServer", "alertmanager_server"]
 
@@ -108,24 +107,15 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Al
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     closed_port_url = f"http://127.0.0.1:{free_port()}"
-    log = (base_dir / "alertmanager.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.path={base_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(lambda: process.poll() is None and _is_ready(url), what="alertmanager")
+    command = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.path={base_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    with logged_process(command, base_dir / "alertmanager.log", lambda: _is_ready(url), what="alertmanager"):
         config_dir = base_dir / "spicerack"
         _write_spicerack_config(config_dir, url, closed_port_url)
         yield AlertmanagerServer(url=url, config_dir=config_dir, closed_port_url=closed_port_url)
-    finally:
-        stop_process(process)
-        log.close()

@@ -13,7 +13,6 @@ URLs by using it as the HTTP proxy (see ``tests/integration/servers/prometheus.p
 """
 
 import json
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -24,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, stop_process, wait_until
 from tests.integration.servers._base import StandInHandler, ThreadedHTTPServer, serve
-from tests.integration.servers.prometheus import ROUTE_PREFIX, PrometheusServer
+from tests.integration.servers.prometheus import ROUTE_PREFIX, PrometheusServer, run_prometheus
 
 __all__ = [
     "BurrowExporter",
@@ -378,36 +376,13 @@ def write_queue_prometheus(
     tmp_path_factory: pytest.TempPathFactory, burrow_exporter: BurrowExporter
 ) -> Iterator[PrometheusServer]:
     """A real Prometheus scraping the write queues exporter every second, serving the ``ops`` instance's API."""
-    binary = require_binary("prometheus")
-    base_dir = tmp_path_factory.mktemp("prometheus-write-queues")
-    target = f"127.0.0.1:{free_port()}"
-    config_file = base_dir / "prometheus.yml"
-    config_file.write_text(_prometheus_config(burrow_exporter.target), encoding="utf-8")
-    log = (base_dir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={base_dir / 'data'}",
-            f"--web.listen-address={target}",
-            f"--web.route-prefix={ROUTE_PREFIX}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    yield from run_prometheus(
+        tmp_path_factory,
+        "prometheus-write-queues",
+        lambda _target: _prometheus_config(burrow_exporter.target),
+        what="prometheus (write queues)",
+        timeout=30,
     )
-    url = f"http://{target}"
-
-    def ready() -> bool:
-        with _DIRECT.open(f"{url}{ROUTE_PREFIX}/-/ready", timeout=1) as response:
-            return bool(response.status == 200)
-
-    try:
-        wait_until(lambda: process.poll() is None and ready(), timeout=30, what="prometheus (write queues)")
-        yield PrometheusServer(proxy_url=url, target=target)
-    finally:
-        stop_process(process)
-        log.close()
 
 
 def query_prometheus(server: PrometheusServer, query: str) -> list[dict[str, Any]]:

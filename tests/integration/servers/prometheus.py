@@ -6,15 +6,13 @@ URL, and Prometheus routes it by its path, so ``/ops/api/v1/query`` lands on its
 """
 
 import json
-import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.integration.servers import free_port, require_binary, stop_process, wait_until
+from tests.integration.servers import free_port, logged_process, require_binary
 
 __all__ = ["PrometheusServer", "prometheus_server"]
 
@@ -59,31 +57,43 @@ def _is_ready(url: str) -> bool:
         return bool(response.status == 200)
 
 
-@pytest.fixture(scope="session")
-def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    """Start one Prometheus for the session and stop it by PID at the end."""
+def run_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    config: Callable[[str], str],
+    *,
+    what: str = "prometheus",
+    timeout: float = 15.0,
+) -> Iterator[PrometheusServer]:
+    """Body of a session fixture: a Prometheus on a free loopback port, its API under :py:data:`ROUTE_PREFIX`.
+
+    Arguments:
+        tmp_path_factory: pytest's factory of the temp dir with its configuration, data and log.
+        name: the name of the temp dir.
+        config: returns the configuration (YAML) given the ``host:port`` the server listens on.
+        what: the server's name in the failure when it is not ready.
+        timeout: how long to wait for it to be ready.
+
+    """
     binary = require_binary("prometheus")
-    base_dir: Path = tmp_path_factory.mktemp("prometheus")
+    base_dir = tmp_path_factory.mktemp(name)
     target = f"127.0.0.1:{free_port()}"
     url = f"http://{target}"
     config_file = base_dir / "prometheus.yml"
-    config_file.write_text(_config(target), encoding="utf-8")
-    log = (base_dir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={base_dir / 'data'}",
-            f"--web.listen-address={target}",
-            f"--web.route-prefix={ROUTE_PREFIX}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(lambda: process.poll() is None and _is_ready(url), what="prometheus")
+    config_file.write_text(config(target), encoding="utf-8")
+    command = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={base_dir / 'data'}",
+        f"--web.listen-address={target}",
+        f"--web.route-prefix={ROUTE_PREFIX}",
+        "--log.level=warn",
+    ]
+    with logged_process(command, base_dir / "prometheus.log", lambda: _is_ready(url), what=what, timeout=timeout):
         yield PrometheusServer(proxy_url=url, target=target)
-    finally:
-        stop_process(process)
-        log.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Start one Prometheus for the session and stop it by PID at the end."""
+    yield from run_prometheus(tmp_path_factory, "prometheus", _config)
