@@ -650,16 +650,11 @@ class Lock(_LockBase):
 
     def _read(self, key: str) -> KeyLocks:
         etcd = _etcd()
-        try:
-            value = self._etcd.read(key, timeout=self._etcd.read_timeout).value
-        except (KeyError, etcd.EtcdKeyNotFound):
-            return KeyLocks(key=key)
-        except etcd.EtcdException as e:
-            if _is_malformed_answer(e):
-                raise self._malformed(e) from None
-            raise self._failed(f"Failed to get key {key}", e) from None
-        except Exception as e:  # python-etcd choking on an answer that is not etcd's
-            raise self._malformed(e) from None
+        with self._answer_errors(f"Failed to get key {key}"):
+            try:
+                value = self._etcd.read(key, timeout=self._etcd.read_timeout).value
+            except (KeyError, etcd.EtcdKeyNotFound):
+                return KeyLocks(key=key)
         if not isinstance(value, str):
             raise self._malformed(ValueError(f"no value for key {key}")) from None
         return KeyLocks.from_json(key, value)
@@ -685,17 +680,25 @@ class Lock(_LockBase):
     def _write(self, key_locks: KeyLocks) -> None:
         """Store the slots of the key, or delete the key when none is left."""
         etcd = _etcd()
+        with self._answer_errors(f"Failed to write key {key_locks.key}"):
+            try:
+                if key_locks.locks:
+                    self._etcd.set(key_locks.key, key_locks.to_json())
+                else:
+                    self._etcd.delete(key_locks.key)
+            except etcd.EtcdKeyNotFound:
+                pass
+
+    @contextmanager
+    def _answer_errors(self, failure: str) -> Iterator[None]:
+        """Turn what an etcd call raises into a one-line LockError: an answer that is not etcd's, or ``failure``."""
+        etcd = _etcd()
         try:
-            if key_locks.locks:
-                self._etcd.set(key_locks.key, key_locks.to_json())
-            else:
-                self._etcd.delete(key_locks.key)
-        except etcd.EtcdKeyNotFound:
-            pass
+            yield
         except etcd.EtcdException as e:
             if _is_malformed_answer(e):
                 raise self._malformed(e) from None
-            raise self._failed(f"Failed to write key {key_locks.key}", e) from None
+            raise self._failed(failure, e) from None
         except Exception as e:  # python-etcd choking on an answer that is not etcd's
             raise self._malformed(e) from None
 
