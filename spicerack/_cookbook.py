@@ -425,14 +425,18 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     if args.list:
         from spicerack._listing_cache import cached_listing  # noqa: PLC0415 - only for listings
 
-        return cached_listing(
-            base_dirs,
-            args.cookbook,
-            spicerack.verbose,
-            lambda: CookbookCollection(
-                base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
-            ).menu.get_tree(),
-        )
+        try:
+            return cached_listing(
+                base_dirs,
+                args.cookbook,
+                spicerack.verbose,
+                lambda: CookbookCollection(
+                    base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
+                ).menu.get_tree(),
+            )
+        except CookbookError as e:  # the trees have no importable cookbooks package
+            logger.error(e)
+            return cookbook.NOT_FOUND_RETCODE
 
     try:
         collection = CookbookCollection(
@@ -452,15 +456,24 @@ def main(argv: Sequence[str] | None = None) -> int | None:
     except _config.ConfigError as e:
         print(e, file=sys.stderr)
         return 1
-    _log.setup_logging(
-        logs_dir / item.path.replace(".", os.sep),
-        item.name,
-        spicerack.username,
-        dry_run=args.dry_run,
-        host=config.get("tcpircbot_host", None),
-        port=int(config.get("tcpircbot_port", 0)),
-        notify_logger_enabled=config.get("user_input_notifications_enabled", False),
-    )
+    logs_path = logs_dir / item.path.replace(".", os.sep)
+    try:
+        _log.setup_logging(
+            logs_path,
+            item.name,
+            spicerack.username,
+            dry_run=args.dry_run,
+            host=config.get("tcpircbot_host", None),
+            port=int(config.get("tcpircbot_port", 0)),
+            notify_logger_enabled=config.get("user_input_notifications_enabled", False),
+        )
+    except OSError as e:  # its log directory cannot be created
+        print(
+            f"Not running cookbook {item.full_name} without an audit trail, unable to create its log directory "
+            f"{logs_path}: {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return 1
     _journal.activate(logs_dir, config)
     logger.debug("Executing cookbook %s with args: %s", args.cookbook, args.cookbook_args)
     return item.run()

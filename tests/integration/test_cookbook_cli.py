@@ -425,6 +425,30 @@ def test_empty_base_dirs_are_reported_like_the_reference(env):
     )
 
 
+@pytest.mark.parametrize("args", [("group1.passing",), ("-l",), ("-l", "-v")])
+def test_trees_without_a_cookbooks_package_are_one_line_exit_98(env, tmp_path, args):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env.write_config([empty])
+    result = env.run(*args)
+    assert result.returncode == 98
+    assert result.stdout == ""
+    assert result.stderr == "Failed to import module cookbooks: No module named 'cookbooks'\n"
+
+
+def test_a_log_directory_that_cannot_be_created_is_one_line_and_nothing_runs(env, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env.write_config([TREE], logs_base_dir=str(blocker / "logs"))
+    result = env.run("group1.passing")
+    assert result.returncode == 1
+    last_line = result.stderr.splitlines()[-1]  # after the import errors of group1's other modules
+    assert last_line.startswith("Not running cookbook group1.passing without an audit trail, unable to create ")
+    assert last_line.endswith(": Not a directory")
+    assert "Traceback" not in result.stderr
+    assert env.markers() == []
+
+
 def test_without_any_config_file_the_bundled_tree_is_used(env):
     result = subprocess.run(
         [str(COOKBOOK), "-l"], capture_output=True, text=True, env=env.environ, check=False, timeout=120
