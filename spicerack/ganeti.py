@@ -8,6 +8,7 @@ host, so that in DRY-RUN it is logged and not executed.
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -205,6 +206,7 @@ class GntInstance:
         self._master = master
         self._cluster = cluster
         self._instance = instance
+        self._quoted_instance = shlex.quote(instance)  # For the remote shell; the same text for a valid FQDN
 
     @property
     def cluster(self) -> str:
@@ -219,12 +221,12 @@ class GntInstance:
 
         """
         logger.info("Shutting down VM %s in cluster %s", self._instance, self._cluster)
-        self._master.run_sync(f"gnt-instance shutdown --force --timeout={timeout} {self._instance}")
+        self._master.run_sync(f"gnt-instance shutdown --force --timeout={timeout} {self._quoted_instance}")
 
     def startup(self) -> None:
         """Start the instance."""
         logger.info("Starting VM %s in cluster %s", self._instance, self._cluster)
-        self._master.run_sync(f"gnt-instance startup --force {self._instance}")
+        self._master.run_sync(f"gnt-instance startup --force {self._quoted_instance}")
 
     def set_boot_media(self, boot: str) -> None:
         """Set what the instance boots from.
@@ -233,7 +235,9 @@ class GntInstance:
             boot: ``disk``, or ``network`` to boot with PXE.
 
         """
-        self._master.run_sync(f"gnt-instance modify --hypervisor-parameters=boot_order={boot} {self._instance}")
+        self._master.run_sync(
+            f"gnt-instance modify --hypervisor-parameters=boot_order={shlex.quote(boot)} {self._quoted_instance}"
+        )
         logger.info("Set boot media to %s for VM %s in cluster %s", boot, self._instance, self._cluster)
 
     def remove(self, *, shutdown_timeout: int = 2) -> None:
@@ -244,7 +248,9 @@ class GntInstance:
 
         """
         logger.info("Removing VM %s in cluster %s. This may take a few minutes.", self._instance, self._cluster)
-        self._master.run_sync(f"gnt-instance remove --shutdown-timeout={shutdown_timeout} --force {self._instance}")
+        self._master.run_sync(
+            f"gnt-instance remove --shutdown-timeout={shutdown_timeout} --force {self._quoted_instance}"
+        )
 
     def add(
         self,
@@ -284,7 +290,8 @@ class GntInstance:
                 f"gnt-instance add -t {storage_type} -I hail --net {net_option}",
                 f"--hypervisor-parameters=kvm:boot_order=network{kvm_extra}",
                 "-o debootstrap+default --no-install --no-wait-for-sync",
-                f"-g {group} -B vcpus={vcpus},memory={int(memory * 1024)}m --disk 0:size={disk}g {self._instance}",
+                f"-g {shlex.quote(group)} -B vcpus={vcpus},memory={int(memory * 1024)}m --disk 0:size={disk}g",
+                self._quoted_instance,
             )
         )
         logger.info(

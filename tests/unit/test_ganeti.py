@@ -331,6 +331,24 @@ def test_gnt_instance_add(
     assert "Instance created" in caplog.text
 
 
+def test_gnt_instance_quotes_user_values_for_the_remote_shell(gnt: tuple[GntInstance, StubRemoteHosts]) -> None:
+    master = gnt[1]
+    instance = GntInstance(master, "eqiad", "vm1.example.org; rm -rf /")  # type: ignore[arg-type]
+
+    instance.startup()
+    instance.set_boot_media("disk $(reboot)")
+    instance.add(
+        group="row_A && halt", vcpus=1, memory=1, disk=1, storage_type="plain", net="private", ip6=IPv6Address("::1")
+    )
+
+    assert master.commands[0] == "gnt-instance startup --force 'vm1.example.org; rm -rf /'"
+    assert master.commands[1] == (
+        "gnt-instance modify --hypervisor-parameters=boot_order='disk $(reboot)' 'vm1.example.org; rm -rf /'"
+    )
+    assert " -g 'row_A && halt' " in master.commands[2]
+    assert master.commands[2].endswith(" 'vm1.example.org; rm -rf /'")
+
+
 GOOD = {"group": "row_A", "vcpus": 1, "memory": 1, "disk": 1, "storage_type": "drbd", "net": "private"}
 
 
