@@ -644,7 +644,12 @@ class Redfish:
         logger.info("Creating account %s", username)
         if "POST" in allowed:
             created = self.request("post", f"{self.account_manager}/Accounts", json=account, timeout=30)
-            account_uri = str(created.json()["@odata.id"])
+            if self._dry_run:  # Nothing was created: there is no new account to read or complete
+                return
+            try:
+                account_uri = str(created.json()["@odata.id"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise RedfishError(f"Account {username} created, but its URI is not in the answer: {e!r}") from e
         else:
             account_uri, etag = self._free_account_slot(collection, username)
             self.request("patch", account_uri, json=account, headers=self._if_match(etag), timeout=30)

@@ -540,6 +540,24 @@ def test_add_account_posts_when_the_collection_allows_it(console):
     assert not any(r.method == "PATCH" for r in console.sent)
 
 
+def test_add_account_dry_run_with_post_sends_nothing(console, caplog):
+    caplog.set_level(logging.INFO, logger="spicerack.redfish")
+    client = make_supermicro(console, dry_run=True)
+    account_slots(console, [{"UserName": "ADMIN", "AccountTypes": ["Redfish", "IPMI"]}], allow="GET, POST")
+    client.add_account("batman", "secret-1")
+    assert {r.method for r in console.sent} == {"GET"}
+    assert "Creating account batman" in caplog.text
+    assert "secret-1" not in caplog.text
+
+
+def test_add_account_post_answer_without_uri(console):
+    client = make_supermicro(console)
+    account_slots(console, [{"UserName": "ADMIN"}], allow="GET, POST")
+    console.add("POST", ACCOUNTS, status=201)  # No body
+    with pytest.raises(RedfishError, match=r"^Account batman created, but its URI is not in the answer"):
+        client.add_account("batman", "secret-1")
+
+
 def test_new_admin_gets_the_factory_admin_account_types(console, caplog):
     caplog.set_level(logging.INFO, logger="spicerack.redfish")
     client = make_supermicro(console)
