@@ -661,13 +661,20 @@ class IcingaHosts:
         check()
 
     def _command_string(self, *fields: str) -> str:
-        """Return the shell command writing one external command, made of ``fields``, to Icinga's command file."""
-        line = f'echo -n "[{int(time.time())}] {";".join(fields)}" > {self._command_file} '
+        """Return the shell command writing one external command, made of ``fields``, to Icinga's command file.
+
+        Line breaks in the fields (e.g. in a reason) become spaces: Icinga reads one external command per line.
+        """
+        text = _LINE_BREAKS.sub(" ", ";".join(fields))
+        line = f'echo -n "[{int(time.time())}] {text}" > {self._command_file} '
         return f"bash -c {shlex.quote(line)}"
 
     def _run_commands(self, commands: Iterator[str] | Sequence[str]) -> None:
         """Run the command strings on the master in one go (skipped by the master's RemoteHosts in DRY-RUN)."""
         self._icinga_host.run_sync(*commands, print_output=False, print_progress_bars=False)
+
+
+_LINE_BREAKS = re.compile(r"[\r\n]")
 
 
 def _plural(count: int) -> str:

@@ -21,6 +21,7 @@ from spicerack.icinga import (
     IcingaStatusNotFoundError,
     IcingaStatusParseError,
     ServiceStatus,
+    _downtime_args,
     load_icinga_config,
 )
 from spicerack.remote import RemoteExecutionError
@@ -288,6 +289,17 @@ def test_command_string_is_an_echo_whose_reason_the_shell_expands(tmp_path):
     written = (tmp_path / "icinga.cmd").read_text()
     assert written.endswith("] ADD_HOST_COMMENT;host1;it's X; and more")
     assert written.startswith("[")
+
+
+def test_a_multi_line_reason_writes_one_external_command(tmp_path):
+    icinga, _ = icinga_hosts(["host1"])
+    icinga._command_file = str(tmp_path / "icinga.cmd")
+    reason = Reason("first\n[1700000000] DISABLE_NOTIFICATIONS\r\nlast", "user", "cumin1001")
+    command = icinga._command_string("SCHEDULE_HOST_DOWNTIME", "host1", *_downtime_args(reason, 120))
+    subprocess.run(command, shell=True, check=True)
+    written = (tmp_path / "icinga.cmd").read_text()
+    assert "\n" not in written and "\r" not in written  # Icinga reads one command per line
+    assert written.endswith(";user@cumin1001;first [1700000000] DISABLE_NOTIFICATIONS  last")
 
 
 def test_load_icinga_config(tmp_path):
