@@ -165,21 +165,21 @@ class Netbox:
         if script is None:
             raise NetboxScriptError(f"Failed to start Netbox script {name}: no such script")
 
-        session = http_session(f"{self.__module__}.{self.__class__.__name__}", timeout=SCRIPT_TIMEOUT)
         headers = {"Authorization": f"Token {self._api.token}"}
-        try:
-            response = session.post(script.url, headers=headers, json={"data": params, "commit": int(commit)})
-            response.raise_for_status()
-            job_url = response.json()["result"]["url"]
-        except (RequestException, ValueError, KeyError, TypeError) as e:
-            raise NetboxScriptError(f"Failed to start Netbox script {name}: {_one_line(e)}") from e
+        with http_session(f"{self.__module__}.{self.__class__.__name__}", timeout=SCRIPT_TIMEOUT) as session:
+            try:
+                response = session.post(script.url, headers=headers, json={"data": params, "commit": int(commit)})
+                response.raise_for_status()
+                job_url = response.json()["result"]["url"]
+            except (RequestException, ValueError, KeyError, TypeError) as e:
+                raise NetboxScriptError(f"Failed to start Netbox script {name}: {_one_line(e)}") from e
 
-        logger.debug("Started Netbox script %s, waiting for its result at %s", name, job_url)
-        try:
-            script_log: list[Any] = _script_log(session, job_url, headers)
-            return script_log
-        except (RequestException, ValueError) as e:
-            raise NetboxScriptError(f"Failed to get Netbox script results from {job_url}: {_one_line(e)}") from e
+            logger.debug("Started Netbox script %s, waiting for its result at %s", name, job_url)
+            try:
+                script_log: list[Any] = _script_log(session, job_url, headers)
+                return script_log
+            except (RequestException, ValueError) as e:
+                raise NetboxScriptError(f"Failed to get Netbox script results from {job_url}: {_one_line(e)}") from e
 
 
 @retry(tries=30, backoff_mode="constant", exceptions=(ValueError, RequestException))

@@ -314,6 +314,26 @@ def test_run_script_with_a_malformed_job_result(requests_mock, job):
     assert sleep.call_count == 29  # 30 tries
 
 
+@pytest.mark.parametrize("job_status", (200, 500))
+def test_run_script_closes_its_http_session(requests_mock, job_status):
+    api = mock.Mock(token="token")
+    api.extras.scripts.get.return_value.url = f"{URL}/api/extras/scripts/1/"
+    requests_mock.post(f"{URL}/api/extras/scripts/1/", json={"result": {"url": f"{URL}/api/core/jobs/5/"}})
+    requests_mock.get(f"{URL}/api/core/jobs/5/", json={"data": {"log": ["done"]}}, status_code=job_status)
+
+    with (
+        mock.patch.object(requests.Session, "close", autospec=True) as close,
+        mock.patch("wmflib.decorators.time.sleep"),
+        mock.patch("urllib3.util.retry.Retry.sleep"),
+    ):
+        try:
+            client_with(api).run_script("module.Script", params={})
+        except NetboxScriptError:
+            assert job_status == 500
+
+    assert close.call_count == 1
+
+
 def test_run_script_sends_the_token_and_the_commit_flag(requests_mock):
     api = mock.Mock(token="secret")
     api.extras.scripts.get.return_value.url = f"{URL}/api/extras/scripts/1/"
