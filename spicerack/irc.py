@@ -207,7 +207,7 @@ class TcpIrcRelay:
                 self._changed.notify_all()
             try:
                 self._deliver(line)
-            except OSError as e:
+            except (OSError, UnicodeError) as e:  # UnicodeError: a host name that can't even be looked up
                 self.failed += 1
                 self._warn_once(f"unable to send: {_describe(e)}")
                 failed = True
@@ -237,10 +237,10 @@ def is_sal_line(line: str) -> bool:
     return line.startswith(f"{SAL_COMMAND} ")
 
 
-def _describe(error: OSError) -> str:
+def _describe(error: OSError | UnicodeError) -> str:
     if isinstance(error, TimeoutError | socket.timeout):
         return "timed out"
-    return error.strerror or str(error) or type(error).__name__
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 class _IRCFormatter(logging.Formatter):

@@ -72,3 +72,14 @@ def test_nothing_is_queued_after_close() -> None:
     relay.close()
     relay.send("!log late")
     assert relay.delivered == []
+
+
+def test_a_relay_host_that_cannot_be_resolved_at_all_fails_each_delivery_without_killing_the_sender() -> None:
+    relay = irc.TcpIrcRelay("a..b", 6667)  # socket refuses the name itself (UnicodeError), no lookup is made
+    relay.send("!log START")
+    relay.send("!log END")
+    with relay._changed:
+        relay._changed.wait_for(lambda: relay._sending is None and not relay._pending, timeout=30)
+    assert relay._thread.is_alive()
+    assert relay.failed == 2
+    relay.close()
