@@ -352,6 +352,9 @@ class IcingaHosts:
             self._target_hosts = nodeset_fromlist(names)
         if not self._target_hosts:
             raise IcingaError("Got empty target hosts list.")
+        for name in self._target_hosts:  # they go in double quotes in shell commands and in ';'-separated commands
+            if _MISREAD_IN_COMMANDS.search(name):
+                raise IcingaError(f"Invalid target host name {name!r}: it would be misread in the Icinga commands")
 
         self._command_file = CommandFile(icinga_host, config_file=config_file)  # Also checks it is a single host
         self._icinga_host = icinga_host
@@ -675,6 +678,8 @@ class IcingaHosts:
 
 
 _LINE_BREAKS = re.compile(r"[\r\n]")
+_MISREAD_IN_COMMANDS = re.compile(r'[$`\\";\x00-\x1f\x7f]')
+"""What a host name may not contain: a shell expands it in double quotes, or Icinga splits commands on it."""
 
 
 def _plural(count: int) -> str:

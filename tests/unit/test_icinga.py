@@ -147,6 +147,15 @@ def test_bad_targets(targets, message):
         IcingaHosts(StubRemoteHosts("icinga1"), targets)
 
 
+@pytest.mark.parametrize("name", ["$(touch pwned)", "host`id`", 'host"1', "host\\1", "host1;host2", "host1\nhost2"])
+@pytest.mark.parametrize("verbatim_hosts", [False, True])
+def test_a_host_name_the_shell_or_icinga_would_misread_is_refused_before_any_command(name, verbatim_hosts):
+    master = StubRemoteHosts("icinga1")
+    with pytest.raises(IcingaError, match="Invalid target host name"):
+        IcingaHosts(master, ["host0", name], verbatim_hosts=verbatim_hosts)
+    assert master.calls == []
+
+
 def test_command_file_needs_a_single_host_and_a_directive():
     with pytest.raises(IcingaError, match="must match a single host"):
         CommandFile(StubRemoteHosts("icinga[1-2]"))
