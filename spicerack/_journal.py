@@ -426,8 +426,8 @@ _COLUMNS = ("START (UTC)", "DURATION", "EXIT", "USER", "HOST", "COOKBOOK", "RUN 
 
 
 def format_table(entries: Sequence[dict[str, Any]]) -> str:
-    """The runs as a text table, one line each (and a header line)."""
-    rows = [_COLUMNS, *(_row(entry) for entry in entries)]
+    """The runs as a text table, one line each (and a header line); control characters are shown escaped."""
+    rows = [_COLUMNS, *(tuple(map(_printable, _row(entry))) for entry in entries)]
     widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
     lines = []
     for row in rows:
@@ -455,6 +455,14 @@ def _row(entry: dict[str, Any]) -> tuple[str, ...]:
         str(entry.get("run_id", "?")),
         shlex.join(str(arg) for arg in args) if isinstance(args, list) else "",
     )
+
+
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    r"""The text with its control characters as ``\xNN``: a recorded value can't add a row nor drive the terminal."""
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def format_duration(seconds: float) -> str:

@@ -144,6 +144,18 @@ def test_format_table_aligns_columns_and_quotes_arguments():
     assert table[2] == "2026-01-02 03:04:05     1m15s    99  u     h     sre.bb (child)   r2"
 
 
+def test_format_table_shows_control_characters_escaped_so_that_a_run_cannot_forge_rows_or_drive_the_terminal():
+    start = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    forged = "x\n2026-01-02 03:04:05     1.50s     0  root  h     sre.fake  r9"
+    table = _journal.format_table(
+        [entry("sre.a\x1b[2J", start, duration=1.5, run_id="r1", host="h", user="u\r", args=["-r", forged])]
+    )
+    assert len(table.splitlines()) == 2
+    assert not any(char in table for char in "\x1b\r")
+    assert "sre.a\\x1b[2J" in table
+    assert "x\\x0a2026-01-02" in table
+
+
 class FakeItem:
     def __init__(self, name: str, args: list[str], run: object) -> None:
         self.full_name = name
