@@ -5,7 +5,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,6 +18,40 @@ logger = logging.getLogger(__name__)
 
 class CookbookError(SpicerackError):
     """A cookbook or a group of cookbooks could not be loaded."""
+
+
+_RUNNER_SETTINGS: tuple[tuple[str, str], ...] = (("MAX_CONCURRENCY", "max_concurrency"), ("LOCK_TTL", "lock_ttl"))
+"""Module-API constants and the runner attributes they set (the runner base class gives the defaults)."""
+
+
+def _package_modules(base_dir: Path, package_prefix: str) -> Iterator[tuple[str, str, list[str]]]:
+    """Walk one tree: for each package, its path relative to the tree, dotted name and public modules, in walk order.
+
+    The walk is depth first, every package before its subpackages; ``__pycache__`` directories are no packages.
+    """
+    for directory in base_dir.rglob(""):  # directories only, the tree's root first
+        if directory.name == "__pycache__":
+            continue
+        relative = directory.relative_to(base_dir)
+        dotted = str(relative).replace(os.sep, ".").rstrip(".") if relative.name else ""
+        package = ".".join(filter(None, (package_prefix, dotted)))
+        # files starting with an underscore (__init__.py included) are no cookbooks
+        yield dotted, package, [f"{package}.{file.stem}" for file in directory.glob("[!_]*.py")]
+
+
+def _inherits_owner(parent_owner: str, own_owner: str) -> bool:
+    """Whether an item keeps the default owner team while its group has another one, that it then takes."""
+    default = cookbook.CookbookBase.owner_team
+    return own_owner == default and parent_owner != default
+
+
+def _cookbook_location(module_name: str, class_name: str, shared_module: bool) -> tuple[str, str]:
+    """The group path and the name of a class-API cookbook, from its module (``cookbooks.<path>.<leaf>``).
+
+    A class sharing its module with other cookbook classes is named ``<leaf>.<class>``, in the module's group.
+    """
+    group, _, leaf = module_name.partition(".")[2].rpartition(".")
+    return group, f"{leaf}.{class_name}" if shared_module else leaf
 
 
 class CookbookCollection:
@@ -45,14 +79,16 @@ class CookbookCollection:
             spicerack._cookbook.CookbookError: if the ``cookbooks`` package cannot be imported.
 
         """
-        self.base_dirs = [Path(base_dir) / self.cookbooks_module_prefix for base_dir in base_dirs]
-        self.args = args
-        self.spicerack = spicerack
         self.path_filter = path_filter
-        root = import_module(self.cookbooks_module_prefix)
-        self.menu = TreeItem(root, self.args, self.spicerack, self.cookbooks_module_prefix)
-        for base_dir in self.base_dirs:
-            self._collect(base_dir)
+        self.spicerack = spicerack
+        self.args = args
+        self.base_dirs = [Path(base_dir) / self.cookbooks_module_prefix for base_dir in base_dirs]
+        self.menu = TreeItem(
+            import_module(self.cookbooks_module_prefix), self.args, self.spicerack, self.cookbooks_module_prefix
+        )
+        # First what to load, in order (the import errors are printed in that order), then the loading itself.
+        for package, module_names in self._load_plan():
+            self._collect(package, module_names)
 
     def get_item(self, path: str) -> BaseItem | None:
         """Return the group or cookbook at a dotted path (empty: the top group), or :py:data:`None`.
@@ -62,85 +98,79 @@ class CookbookCollection:
                 several cookbook classes.
 
         """
-        parts = [self.cookbooks_module_prefix, *path.split(".")] if path else [self.cookbooks_module_prefix]
-        class_key = ".".join(parts[-2:])
-        item: BaseItem | None = self.menu
-        for index, part in enumerate(parts[1:], start=1):
-            if item is None:
-                break
-            if part in item.items:
-                item = item.items[part]
-            elif index == len(parts) - 2 and class_key in item.items:
-                return item.items[class_key]
-            else:
-                item = None
-        return item
+        names = path.split(".") if path else []
+        current: BaseItem = self.menu
+        for depth, name in enumerate(names):
+            child = current.items.get(name)
+            if child is None and depth == len(names) - 2:
+                # the cookbook named ``module.Class``, one of the several cookbooks of a module
+                return current.items.get(".".join(names[depth:]))
+            if child is None:
+                return None
+            current = child
+        return current
 
-    def _collect(self, base_dir: Path) -> None:
-        """Add the groups and cookbooks of one tree."""
-        for dirpath in base_dir.rglob(""):  # directories only, the tree's root included
-            if dirpath.name == "__pycache__":
-                continue
-            relative = dirpath.relative_to(base_dir)
-            prefix = str(relative).replace("/", ".").rstrip(".") if relative.name else ""
-            if self._should_filter(prefix):
-                continue
-            package = f"{self.cookbooks_module_prefix}.{prefix}" if prefix else self.cookbooks_module_prefix
-            try:
-                menu = self._create_menu_for_path(package)
-            except CookbookError as e:
-                logger.error(e)
-                continue
-            for filepath in dirpath.glob("[!_]*.py"):
-                self._collect_filename(f"{package}.{filepath.stem}", menu)
+    def _load_plan(self) -> Iterator[tuple[str, list[str]]]:
+        """The packages of all the trees inside or above the filter, each with its modules to import."""
+        for base_dir in self.base_dirs:
+            for dotted, package, module_names in _package_modules(base_dir, self.cookbooks_module_prefix):
+                if not self._should_filter(dotted):
+                    yield package, module_names
+
+    def _collect(self, package: str, module_names: list[str]) -> None:
+        """Add a package's group (and the missing groups above it), then the cookbooks of its modules."""
+        try:
+            group = self._create_menu_for_path(package)
+        except CookbookError as e:
+            logger.error(e)
+            return
+        for module_name in module_names:
+            self._collect_filename(module_name, group)
 
     def _create_menu_for_path(self, package: str) -> TreeItem:
-        """Return the group of a package, creating it and its missing parents."""
-        item = self.menu
-        names = package.split(".")
-        for index in range(1, len(names)):
-            part = names[index]
-            if part in item.items:
-                item = cast(TreeItem, item.items[part])
-                continue
-            submenu = TreeItem(
-                import_module(".".join(names[: index + 1])), self.args, self.spicerack, self.cookbooks_module_prefix
-            )
-            default_owner = cookbook.CookbookBase.owner_team
-            if item.owner_team != default_owner and submenu.owner_team == default_owner:
-                submenu.module.__owner_team__ = item.owner_team  # inherited from the parent package
-            # The groups above the filtered path are there only to hold it: the menu must not go back to them.
-            add_parent = submenu.full_name.startswith(self.path_filter) and submenu.full_name != self.path_filter
-            item.append(submenu, add_parent=add_parent)
-            item = submenu
-        return item
+        """Return the group of a package, creating it after its missing parents if needed."""
+        if package == self.cookbooks_module_prefix:
+            return self.menu
+        parent_package, _, name = package.rpartition(".")
+        parent = self._create_menu_for_path(parent_package)
+        if name in parent.items:
+            return cast(TreeItem, parent.items[name])
+
+        group = TreeItem(import_module(package), self.args, self.spicerack, self.cookbooks_module_prefix)
+        if _inherits_owner(parent.owner_team, group.owner_team):
+            group.module.__owner_team__ = parent.owner_team
+        # A group above the filtered path is only there to hold it: the menu must not go back to it, nor from the
+        # filtered group itself to its parent.
+        reachable = group.full_name != self.path_filter and group.full_name.startswith(self.path_filter)
+        parent.append(group, add_parent=reachable)
+        return group
 
     def _collect_filename(self, module_name: str, menu: TreeItem) -> None:
-        """Add the cookbooks of one module to its group."""
+        """Add the cookbooks of one module, inside the filter, to its group."""
         try:
             classes = self._collect_module_cookbooks(import_module(module_name))
         except CookbookError as e:
             logger.error(e)
             return
 
-        default_owner = cookbook.CookbookBase.owner_team
         for class_obj in classes:
             try:
                 item = CookbookItem(class_obj, self.args, self.spicerack)
             except MenuError as e:
                 logger.error(e)
                 continue
-            if menu.owner_team != default_owner and item.owner_team == default_owner:
+            if _inherits_owner(menu.owner_team, item.owner_team):
                 item.instance.owner_team = menu.owner_team
-            if self._should_filter(item.full_name):
-                continue
-            menu.append(item)
+            if not self._should_filter(item.full_name):
+                menu.append(item)
 
     def _should_filter(self, name: str) -> bool:
-        """Whether a dotted name is outside the filter (it must be a prefix of it, or start with it)."""
-        if not self.path_filter:
-            return False
-        return not name.startswith(self.path_filter[: len(name)])
+        """Whether a dotted name is outside the filter: the two differ within the length of the shorter one.
+
+        A plain string comparison: a group above the filter is kept, as is anything below it.
+        """
+        common = min(len(name), len(self.path_filter))
+        return name[:common] != self.path_filter[:common]
 
     def _collect_module_cookbooks(
         self, module: _module_api.CookbooksModuleInterface
@@ -158,12 +188,10 @@ class CookbookCollection:
         if not classes:
             return [self._convert_module_in_cookbook(module)]
 
-        relative = module.__name__.split(".", 1)[1]
-        path, _, leaf = relative.rpartition(".")
         for class_obj in classes:
-            class_obj.spicerack_path = path
-            # several classes in one module are named module.Class, in the module's group
-            class_obj.spicerack_name = leaf if len(classes) == 1 else f"{leaf}.{class_obj.__name__}"
+            class_obj.spicerack_path, class_obj.spicerack_name = _cookbook_location(
+                module.__name__, class_obj.__name__, len(classes) > 1
+            )
         return classes
 
     def _convert_module_in_cookbook(self, module: _module_api.CookbooksModuleInterface) -> type[cookbook.CookbookBase]:
@@ -173,48 +201,47 @@ class CookbookCollection:
             spicerack._cookbook.CookbookError: if the module has no ``run()`` function.
 
         """
-        package, name = module.__name__.rsplit(".", 1)
         if not hasattr(module, "run"):
             raise CookbookError(f"Unable to find run function in module {module.__name__}")
-        run = module.run
-
-        runner = type(
-            f"{name}Runner",
-            (_module_api.CookbookModuleRunnerBase,),
-            {
-                "_run": staticmethod(run),
-                "max_concurrency": getattr(module, "MAX_CONCURRENCY", cookbook.CookbookRunnerBase.max_concurrency),
-                "lock_ttl": getattr(module, "LOCK_TTL", cookbook.CookbookRunnerBase.lock_ttl),
-            },
-        )
+        package, name = module.__name__.rsplit(".", 1)
+        runner_attributes: dict[str, Any] = {
+            attribute: getattr(module, constant, getattr(cookbook.CookbookRunnerBase, attribute))
+            for constant, attribute in _RUNNER_SETTINGS
+        }
+        runner_attributes["_run"] = staticmethod(module.run)
+        runner = type(f"{name}Runner", (_module_api.CookbookModuleRunnerBase,), runner_attributes)
         runner.__module__ = package
         spicerack = self.spicerack
+        make_parser = _module_parser_factory(module)
 
-        if hasattr(module, "argument_parser"):
-            module_parser = module.argument_parser
-
-            def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
-                return module_parser()
-
-        else:
-
-            def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
-                return argparse.ArgumentParser(description=module.__doc__, formatter_class=cookbook.ArgparseFormatter)
+        def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
+            return make_parser()
 
         def get_runner(_self: cookbook.CookbookBase, args: argparse.Namespace) -> cookbook.CookbookRunnerBase:
             return cast(cookbook.CookbookRunnerBase, runner(args, spicerack))
 
-        attributes: dict[str, Any] = {
-            "__module__": package,
-            "__name__": name,
-            "owner_team": getattr(module, "__owner_team__", cookbook.CookbookBase.owner_team),
-            "spicerack_name": name,
-            "spicerack_path": package.split(".", 1)[1] if "." in package else "",
-            "title": get_module_title(module) or CookbookItem.fallback_title,
-            "argument_parser": argument_parser,
-            "get_runner": get_runner,
-        }
-        return type(name, (cookbook.CookbookBase,), attributes)
+        group_path = package.partition(".")[2]
+        return type(
+            name,
+            (cookbook.CookbookBase,),
+            {
+                "__module__": package,
+                "__name__": name,
+                "spicerack_path": group_path,
+                "spicerack_name": name,
+                "owner_team": getattr(module, "__owner_team__", cookbook.CookbookBase.owner_team),
+                "title": get_module_title(module) or CookbookItem.fallback_title,
+                "argument_parser": argument_parser,
+                "get_runner": get_runner,
+            },
+        )
+
+
+def _module_parser_factory(module: _module_api.CookbooksModuleInterface) -> Callable[[], argparse.ArgumentParser]:
+    """The module's own ``argument_parser()``, or one making a parser without arguments that shows its docstring."""
+    if hasattr(module, "argument_parser"):
+        return module.argument_parser
+    return lambda: argparse.ArgumentParser(description=module.__doc__, formatter_class=cookbook.ArgparseFormatter)
 
 
 def argument_parser() -> argparse.ArgumentParser:

@@ -4,9 +4,10 @@ import argparse
 import logging
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from spicerack import Spicerack, _journal, _log, cookbook
@@ -457,22 +458,29 @@ class TreeItem(BaseItem):
             cont_levels: for each parent level, whether its branch continues below (drawn with ``|``).
 
         """
-        lines: list[str] = []
-        keys = sorted(self.items, key=lambda key: self.items[key].full_name)
-        for index, key in enumerate(keys):
-            item = self.items[key]
-            is_final = index == len(keys) - 1
-            if isinstance(item, CookbookItem):
-                owner = f" [{item.owner_team}]"
-            elif item.items:
-                owner = ""
-            else:
-                continue  # groups without cookbooks are not listed
-            text = f"{item.full_name}: {item.title}{owner}" if self.spicerack.verbose else f"{item.full_name}{owner}"
-            lines.append(self._get_line_prefix(level, cont_levels, is_final) + text)
+        return list(self._tree_lines(level, cont_levels))
+
+    def _tree_lines(self, level: int, cont_levels: list[bool]) -> Iterator[str]:
+        """Yield the tree lines of the items, by full name, each group followed by its own items' lines.
+
+        A group without cookbooks gets no line, but it still counts as the last item: the branch above it is then
+        drawn as continuing.
+        """
+        ordered = sorted(self.items.values(), key=attrgetter("full_name"))
+        for position, item in enumerate(ordered, start=1):
+            if not (item.items or isinstance(item, CookbookItem)):
+                continue
+            last = position == len(ordered)
+            yield self._get_line_prefix(level, cont_levels, last) + self._tree_label(item)
             if item.items:
-                lines += cast(TreeItem, item).get_menu_tree(level + 1, [*cont_levels, not is_final])
-        return lines
+                yield from cast(TreeItem, item).get_menu_tree(level + 1, [*cont_levels, not last])
+
+    def _tree_label(self, item: BaseItem) -> str:
+        """An item's text in the tree: its full name, its title if verbose, and a cookbook's owner team."""
+        label = f"{item.full_name}: {item.title}" if self.spicerack.verbose else item.full_name
+        if isinstance(item, CookbookItem):
+            label += f" [{item.owner_team}]"
+        return label
 
     def run(self) -> int:
         """Show the menu and run what the operator selects, until they leave; always 0."""
