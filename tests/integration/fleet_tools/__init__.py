@@ -124,6 +124,8 @@ class FakeIcinga:
         self._status: dict[str, Any] = {"hosts": {}}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # Set while the reader waits for the next writer: what was written before has been applied by then.
+        self._idle = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"fake-icinga-{host}", daemon=True)
 
         self.command_file.parent.mkdir(exist_ok=True)
@@ -192,12 +194,18 @@ class FakeIcinga:
             self._write()
 
     def status(self) -> dict[str, Any]:
-        """The status as stored in the host's ``status.json``."""
+        """The status as stored in the host's ``status.json``, once the commands written so far are applied.
+
+        The commands are applied by the reader thread after the writer (a remote ``echo``) has closed the pipe, so a
+        test reading the status right after a command waits for the reader to be idle again (bounded).
+        """
+        self._idle.wait(timeout=10)
         status: dict[str, Any] = json.loads(self.status_file.read_text(encoding="utf-8"))
         return status
 
     def commands(self) -> list[str]:
         """The external commands received since the last reset, without their timestamp."""
+        self._idle.wait(timeout=10)  # as status(): the commands written so far are logged
         lines = self.commands_log.read_text(encoding="utf-8").splitlines()
         return [re.sub(r"^\[\d+\] ", "", line) for line in lines]
 
@@ -211,7 +219,9 @@ class FakeIcinga:
 
     def _serve(self) -> None:
         while not self._stopping.is_set():
+            self._idle.set()
             with open(self.command_file, "rb") as fifo:  # Blocks until a writer opens it, as Icinga's reader
+                self._idle.clear()
                 data = fifo.read().decode(errors="replace")
             for line in data.splitlines():
                 if line.strip():
