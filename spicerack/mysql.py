@@ -227,9 +227,9 @@ class Instance:
         Examples:
             ::
 
-                >>> with instance.cursor(database="mydb") as (connection, cursor):
-                ...     count = cursor.execute("SELECT * FROM mytable WHERE a = %s", ("value",))
-                ...     rows = cursor.fetchall()  # [{'a': 'value', 'b': 10}, ...]
+                >>> with instance.cursor(database="heartbeat") as (connection, cursor):
+                ...     matched = cursor.execute("SELECT ts FROM heartbeat WHERE shard = %s", ("s1",))
+                ...     rows = cursor.fetchall()  # one dict per row: [{'ts': '2024-01-02T03:04:05.000100'}]
                 ...     instance.check_warnings(cursor)
 
         Arguments:
@@ -280,8 +280,8 @@ class Instance:
         Examples:
             ::
 
-                >>> query = "INSERT INTO mytable VALUES (%(a)s, %(b)s)"
-                >>> instance.execute(query, {"a": "value", "b": 10}, database="mydb")
+                >>> statement = "UPDATE items SET name = %(name)s WHERE id = %(id)s"
+                >>> instance.execute(statement, {"name": "renamed", "id": 7}, database="inventory")
                 1
 
         Arguments:
@@ -294,7 +294,7 @@ class Instance:
             The number of affected rows.
 
         Raises:
-            pymysql.err.MySQLError: on query errors.
+            pymysql.err.MySQLError: when the server refuses the query.
 
         """
         with self.cursor(**kwargs) as (connection, cursor):
@@ -332,7 +332,7 @@ class Instance:
 
         Raises:
             spicerack.mysql.MysqlError: if the query returned more than one row.
-            pymysql.err.MySQLError: on query errors.
+            pymysql.err.MySQLError: when the server refuses the query.
 
         """
         kwargs.setdefault("read_only", True)
