@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -87,6 +88,20 @@ Cookbook owner team: team-one
 )
 
 
+def isolated_environ(root: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``cookbook`` process whose home, caches, configuration and state are under ``root``."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root / "home"),
+        "XDG_CACHE_HOME": str(root / "home" / ".cache"),
+        "XDG_CONFIG_HOME": str(root / "home" / ".config"),
+        "XDG_STATE_HOME": str(root / "home" / ".state"),
+        "USER": "operator",
+        "COLUMNS": "80",
+        **extra,
+    }
+
+
 class Env:
     """An isolated home, a configuration file and the markers the fixture cookbooks write."""
 
@@ -95,23 +110,15 @@ class Env:
         self.config = root / "config.yaml"
         self.logs = root / "logs"
         self.markers_file = root / "markers.txt"
-        self.environ = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(root / "home"),
-            "XDG_CACHE_HOME": str(root / "home" / ".cache"),
-            "XDG_CONFIG_HOME": str(root / "home" / ".config"),
-            "XDG_STATE_HOME": str(root / "home" / ".state"),
-            "USER": "operator",
-            "COLUMNS": "80",
-            "CLI_TEST_MARKERS": str(self.markers_file),
-        }
+        self.environ = isolated_environ(root, CLI_TEST_MARKERS=str(self.markers_file))
         self.write_config([TREE, TREE2])
 
     def write_config(self, base_dirs: list[Path], **extra: object) -> None:
         data = {"cookbooks_base_dirs": [str(path) for path in base_dirs], "logs_base_dir": str(self.logs), **extra}
         self.config.write_text(yaml.safe_dump(data))
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+        """Run ``cookbook -c CONFIG ARGS``; ``options`` go to :py:func:`subprocess.run` (e.g. ``preexec_fn``)."""
         return subprocess.run(
             [str(COOKBOOK), "-c", str(self.config), *args],
             capture_output=True,
@@ -120,6 +127,7 @@ class Env:
             stdin=subprocess.DEVNULL,
             timeout=120,
             check=False,
+            **options,
         )
 
     def markers(self) -> list[str]:

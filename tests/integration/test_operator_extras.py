@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.integration.servers import free_port
-from tests.integration.test_cookbook_cli import LISTING, LISTING_ERRORS, TREE, TREE2
+from tests.integration.test_cookbook_cli import LISTING, LISTING_ERRORS, TREE, TREE2, isolated_environ
 
 COOKBOOK = Path(sys.executable).with_name("cookbook")
 
@@ -121,18 +121,12 @@ class Env:
             path = self.tree / "cookbooks" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
-        self.environ = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(root / "home"),
-            "XDG_CACHE_HOME": str(root / "home" / ".cache"),
-            "XDG_CONFIG_HOME": str(root / "home" / ".config"),
-            "XDG_STATE_HOME": str(root / "home" / ".state"),
-            "USER": "operator",
-            "COLUMNS": "80",
-            "HOLD_DIR": str(self.hold_dir),
-            "IMPORT_MARKERS": str(self.import_markers),
-            "CLI_TEST_MARKERS": str(root / "markers.txt"),
-        }
+        self.environ = isolated_environ(
+            root,
+            HOLD_DIR=str(self.hold_dir),
+            IMPORT_MARKERS=str(self.import_markers),
+            CLI_TEST_MARKERS=str(root / "markers.txt"),
+        )
         self.write_config()
 
     def write_config(self, base_dirs: list[Path] | None = None, **extra: object) -> None:

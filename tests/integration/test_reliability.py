@@ -545,16 +545,7 @@ def full_disk(env: Env) -> Iterator[FullDisk]:
 
 
 def run_with(env: Env, disk: FullDisk, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(COOKBOOK), "-c", str(env.config), *args],
-        capture_output=True,
-        text=True,
-        env=env.environ,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-        preexec_fn=disk.preexec,
-    )
+    return env.run(*args, preexec_fn=disk.preexec)
 
 
 def without_journal(stderr: str) -> list[str]:
