@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spicerack._paths import user_config_file, user_state_dir
 from spicerack.exceptions import SpicerackError
+
+__all__ = ["ConfigError", "user_config_file", "user_state_dir"]
 
 SYSTEM_CONFIG_FILE = "/etc/spicerack/config.yaml"
 ENV_CONFIG_FILE = "SPICERACK_CONFIG"
@@ -19,18 +22,6 @@ ENV_CONFIG_FILE = "SPICERACK_CONFIG"
 
 class ConfigError(SpicerackError):
     """The configuration is missing or unusable."""
-
-
-def user_config_file() -> Path:
-    """The per-user configuration file: ``$XDG_CONFIG_HOME/spicerack/config.yaml``."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "spicerack" / "config.yaml"
-
-
-def user_state_dir() -> Path:
-    """The per-user state directory: ``$XDG_STATE_HOME/spicerack``."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "spicerack"
 
 
 def bundled_cookbooks_base_dir() -> Path:

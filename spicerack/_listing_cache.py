@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from spicerack._paths import user_cache_dir
+
 FORMAT_VERSION = 5
 MAX_AGE_SECONDS = 600
 """How long a recorded listing is used at most, in seconds."""
@@ -44,8 +46,7 @@ FileStat = tuple[str, int, int]
 
 def default_cache_dir() -> Path:
     """The per-user cache directory: ``$XDG_CACHE_HOME/spicerack``, by default ``~/.cache/spicerack``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spicerack"
+    return user_cache_dir()
 
 
 def scan_trees(base_dirs: Sequence[Path]) -> tuple[list[str], list[FileStat]]:

@@ -872,7 +872,7 @@ class LocalLock(_LockBase):
         """
         super().__init__(prefix=prefix, owner=owner, dry_run=dry_run, max_wait=max_wait, retry_delay=retry_delay)
         if lock_dir is None:
-            from spicerack._config import user_state_dir  # noqa: PLC0415 - avoids an import cycle
+            from spicerack._paths import user_state_dir  # noqa: PLC0415 - only for local locks
 
             lock_dir = user_state_dir() / "locks"
         self._lock_dir = Path(lock_dir)
