@@ -10,8 +10,11 @@ The key is deleted when its last slot goes. Every change is made while holding p
 python-etcd (and urllib3, dnspython) are imported only when a lock is really built.
 """
 
+import importlib.util
 import logging
 import re
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -28,16 +31,44 @@ from spicerack._lock_base import (
     LockBackend,
     LockError,
 )
-from spicerack.decorators import retry
 
 logger = logging.getLogger("spicerack.locking")
 
 
-def _etcd() -> Any:
-    """Return the ``python-etcd`` module, imported on first use (it takes a tenth of a second to import)."""
-    import etcd  # type: ignore[import-untyped]  # noqa: PLC0415
+def etcd_module() -> Any:
+    """Return the ``python-etcd`` module, imported on first use (it pulls urllib3 in).
+
+    Its ``dns.resolver`` import is deferred to the first use of the module: python-etcd needs it only to discover
+    the servers from DNS SRV records (``srv_domain``), and it takes tens of milliseconds to import.
+    """
+    if "etcd" not in sys.modules:
+        _defer_import("dns.resolver")
+    import etcd  # type: ignore[import-untyped]  # noqa: PLC0415 - a tenth of a second, only when locks are used
 
     return etcd
+
+
+_etcd = etcd_module
+
+
+def _defer_import(name: str) -> None:
+    """Register the module so that its code runs on the first access to one of its attributes, not on import."""
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError:
+        return
+    if spec is None or spec.loader is None:
+        return
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules:
+        setattr(sys.modules[parent], child, module)
 
 
 class Lock(LockBackend):
@@ -77,6 +108,7 @@ class Lock(LockBackend):
         try:
             self._etcd = etcd.Client(**{**config, "lock_prefix": KEYS_BASE_PATH})
             _quiet_retry_noise(self._etcd)
+            _bound_requests(self._etcd)
         except TypeError as e:
             raise LockError(f"Invalid etcd settings in {config_source}: {e}") from None
         except etcd.EtcdException as e:  # With allow_reconnect the client asks the cluster for its members
@@ -152,7 +184,7 @@ class Lock(LockBackend):
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        writer = self._acquire_etcd_lock()
+        writer = self._take_writer_lock()
         try:
             yield
         finally:
@@ -161,15 +193,21 @@ class Lock(LockBackend):
             except Exception as e:  # Whatever the answer: the writer lock expires with its TTL
                 logger.warning("Failed to release the etcd writer lock %s, it expires by itself: %s", writer.path, e)
 
-    @retry(
-        tries=15,
-        delay=timedelta(seconds=1),
-        backoff_mode="linear",
-        exceptions=(EtcdLockUnavailableError,),
-        failure_message="Unable to acquire etcd lock",
-    )
+    def _take_writer_lock(self) -> Any:
+        """Take the etcd writer lock, retried for about 2 minutes while someone else holds it, and return it."""
+        from spicerack.decorators import retry  # noqa: PLC0415 - wmflib costs tens of ms, paid only to write a lock
+
+        retried = retry(
+            tries=15,
+            delay=timedelta(seconds=1),
+            backoff_mode="linear",
+            exceptions=(EtcdLockUnavailableError,),
+            failure_message="Unable to acquire etcd lock",
+        )
+        return retried(Lock._acquire_etcd_lock)(self)
+
     def _acquire_etcd_lock(self) -> Any:
-        """Take the etcd writer lock (retried for about 2 minutes) and return it, to be released.
+        """Take the etcd writer lock once and return it, to be released.
 
         Raises:
             spicerack.locking.EtcdLockUnavailableError: if it stays taken by someone else.
@@ -224,6 +262,60 @@ class Lock(LockBackend):
                 f"{self._source}, or run with --no-locks to skip locks"
             )
         return " ".join(str(error).split()) or type(error).__name__
+
+
+ETCD_ATTEMPT_TIMEOUT: float = 5.0
+"""The longest wait, in seconds, for etcd to answer one attempt of a request (less if ``read_timeout`` is less)."""
+ETCD_GIVE_UP_AFTER: float = 30.0
+"""How long, in seconds, a request to an etcd server that accepts connections but does not answer is retried."""
+
+
+def _bound_requests(client: Any) -> None:
+    """Bound the wait for an etcd server that does not answer, telling the operator while it lasts.
+
+    Each attempt waits at most :py:const:`ETCD_ATTEMPT_TIMEOUT` seconds; a timed out request is tried again, with a
+    warning, until :py:const:`ETCD_GIVE_UP_AFTER` seconds have passed, then the connection error is raised. urllib3's
+    own retries, each waiting the whole ``read_timeout``, are turned off. Repeating a write is safe: the slots are
+    written whole, and an entry of the writer lock's queue left by a timed out attempt expires with its TTL.
+    """
+    pool_settings = getattr(getattr(client, "http", None), "connection_pool_kw", None)
+    if isinstance(pool_settings, dict):
+        pool_settings["retries"] = False
+    for name in ("api_execute", "api_execute_json"):
+        execute = getattr(client, name, None)
+        if callable(execute):
+            setattr(client, name, _bounded(client, execute))
+
+
+def _bounded(client: Any, execute: Any) -> Any:
+    """Return the client's request method ``execute`` with its waits bounded, see :py:func:`_bound_requests`."""
+
+    def bounded_execute(path: str, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        if isinstance(params, dict) and params.get("wait") == "true":  # A watch waits on purpose
+            return execute(path, method, params=params, timeout=timeout)
+        configured = client.read_timeout if timeout is None else timeout
+        deadline = time.monotonic() + ETCD_GIVE_UP_AFTER
+        attempt = 1
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.1)
+            limit = min(configured or ETCD_ATTEMPT_TIMEOUT, ETCD_ATTEMPT_TIMEOUT, remaining)
+            try:
+                return execute(path, method, params=params, timeout=limit)
+            except etcd_module().EtcdConnectionFailed as e:
+                left = deadline - time.monotonic()
+                if not _timed_out(e) or left <= 0:
+                    raise
+            attempt += 1
+            logger.warning(
+                "waiting for etcd at %s:%s (attempt %d, giving up in %.0f s)", client.host, client.port, attempt, left
+            )
+
+    return bounded_execute
+
+
+def _timed_out(error: Exception) -> bool:
+    """Tell whether an etcd connection error is a server that accepted the connection but did not answer in time."""
+    return "timed out" in str(getattr(error, "cause", None) or error).lower()
 
 
 class _EtcdRetryNoise(logging.Filter):

@@ -63,11 +63,10 @@ from spicerack._lock_base import (
     process_start_time,
 )
 from spicerack._lock_base import DEFAULT_MAX_WAIT as DEFAULT_MAX_WAIT
-from spicerack._lock_etcd import Lock
+from spicerack._lock_etcd import Lock, etcd_module
 from spicerack._lock_local import LocalLock
 from spicerack._signals import TerminatedError
 from spicerack.config import load_yaml_mapping
-from spicerack.decorators import retry
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +75,13 @@ _BACKENDS: dict[str, type[LockBackend]] = {"etcd": Lock, "local": LocalLock, "no
 
 
 def __getattr__(name: str) -> Any:
-    """Expose ``python-etcd`` as ``spicerack.locking.etcd``, as the reference does, without importing it eagerly."""
+    """Expose ``python-etcd`` as ``etcd`` and Spicerack's ``retry`` decorator, as the reference does, on first use."""
     if name == "etcd":
-        import etcd  # type: ignore[import-untyped]  # noqa: PLC0415 - a tenth of a second, only when locks are used
+        return etcd_module()
+    if name == "retry":  # wmflib's import costs tens of milliseconds
+        from spicerack.decorators import retry  # noqa: PLC0415 - on first use, see above
 
-        return etcd
+        return retry
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -228,5 +229,5 @@ __all__ = [
     "lock_key",
     "open_lock",
     "process_start_time",
-    "retry",
+    "retry",  # noqa: F822 - given by __getattr__, on first use
 ]
