@@ -395,14 +395,9 @@ class Spicerack:
 
     def _lock_instance(self, prefix: str) -> "Lock | LocalLock | NoLock":
         if prefix not in self._locks:
-            from spicerack.locking import LocalLock, get_lock_instance  # noqa: PLC0415 - imported on first use
+            from spicerack.locking import open_lock  # noqa: PLC0415 - imported on first use
 
-            if self._etcd_config is None:
-                self._locks[prefix] = LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run)
-            else:
-                self._locks[prefix] = get_lock_instance(
-                    config_file=self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run
-                )
+            self._locks[prefix] = open_lock(self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run)
         return self._locks[prefix]
 
     @property

@@ -24,7 +24,7 @@ import etcd  # type: ignore[import-untyped]
 import pytest
 import requests
 
-from spicerack import Spicerack
+from spicerack import Spicerack, _lock_etcd
 from spicerack.cookbook import LockArgs
 from spicerack.locking import (
     COOKBOOKS_CUSTOM_PREFIX,
@@ -578,3 +578,53 @@ def test_release_by_id_from_another_instance_and_of_unknown_ids(backend, lock_na
     assert other.get(lock_name).locks == {}
     assert f"Released lock for key /spicerack/locks/custom/{lock_name}" in caplog.text
     assert f"ID {lock_id} not found. Unable to release it. Was expired?" in caplog.text
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A loopback server that accepts every connection and never answers: an etcd that hangs."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    server.settimeout(0.1)  # accept() is not woken up by close(): poll for the end of the test instead
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_an_unresponsive_etcd_is_reported_while_waiting_and_the_wait_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, silent_server, lock_name
+):
+    port, accepted = silent_server
+    monkeypatch.setattr("spicerack._lock_etcd.ETCD_ATTEMPT_TIMEOUT", 0.2)
+    monkeypatch.setattr("spicerack._lock_etcd.ETCD_GIVE_UP_AFTER", 1.0)
+    owner = f"me@{socket.gethostname()} [{os.getpid()}]"
+    lock = Lock(config={"host": "127.0.0.1", "port": port}, prefix="custom", owner=owner, dry_run=False)
+    unreachable = rf"Unable to reach etcd \(http://127.0.0.1:{port}: timed out\)"
+    with caplog.at_level(logging.WARNING, logger="spicerack.locking"), pytest.raises(LockError, match=unreachable):
+        lock.acquire(lock_name, concurrency=1, ttl=60)
+    waiting = [record.getMessage() for record in caplog.records if record.getMessage().startswith("waiting for")]
+    assert waiting, "no line told the operator that etcd does not answer"
+    assert waiting[0].startswith(f"waiting for etcd at 127.0.0.1:{port} (attempt 2, giving up in ")
+    assert all(record.levelno == logging.WARNING for record in caplog.records if record.getMessage() in waiting)
+    assert 2 <= len(accepted) <= 11  # retried, each attempt at least 0.1 s within the 1 s bound
+
+
+def test_the_default_wait_for_an_unresponsive_etcd_is_told_within_seconds_and_bounded():
+    assert _lock_etcd.ETCD_ATTEMPT_TIMEOUT <= 10
+    assert _lock_etcd.ETCD_GIVE_UP_AFTER <= 60

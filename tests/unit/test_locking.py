@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import etcd  # type: ignore[import-untyped]
 import pytest
 
 from spicerack import Spicerack, decorators, locking
+from spicerack._lock_base import holder_gone as _holder_gone
+from spicerack._lock_etcd import short_reason as _short_reason
 from spicerack._signals import termination_raises as _termination_raises
 from spicerack.exceptions import SpicerackCheckError
 from spicerack.locking import (
@@ -25,14 +28,13 @@ from spicerack.locking import (
     KeyLocks,
     LocalLock,
     Lock,
+    LockBackend,
     LockError,
     LockExistingError,
     LockUnavailableError,
     LockUnreadableError,
     NoLock,
     TerminatedError,
-    _holder_gone,
-    _short_reason,
     get_lock_instance,
     load_etcd_config,
     lock_key,
@@ -432,3 +434,67 @@ class TestTerminationRaises:
             assert calls == [signal.SIGHUP]
         finally:
             signal.signal(signal.SIGHUP, previous)
+
+
+class TestBackendInterface:
+    """The backend base class, the choice of backend, and what each backend lists as held."""
+
+    def test_a_backend_missing_a_primitive_cannot_be_instantiated(self):
+        class Incomplete(LockBackend):
+            def _read(self, key):
+                return KeyLocks(key=key)
+
+            def _take(self, key, lock, taken):
+                taken.append(lock.uuid)
+
+            def _release(self, key, lock_id):
+                return None
+
+        with pytest.raises(TypeError, match="_held"):
+            Incomplete(prefix="custom", owner="me@host [1]", dry_run=True, max_wait=None, retry_delay=0.1)
+
+    @pytest.mark.parametrize(
+        ("etcd_config", "kind"),
+        [(None, "local"), ("", "none"), ("/etc/spicerack/etcd.yaml", "etcd"), (Path("etcd.yaml"), "etcd")],
+    )
+    def test_backend_kind(self, etcd_config, kind):
+        assert locking.backend_kind(etcd_config) == kind
+
+    @pytest.mark.parametrize(("etcd_config", "backend"), [(None, LocalLock), ("", NoLock)])
+    def test_open_lock_chooses_the_backend(self, etcd_config, backend, tmp_path):
+        lock = locking.open_lock(etcd_config, prefix="custom", owner="me@host [1]", dry_run=True, lock_dir=tmp_path)
+        assert type(lock) is backend
+
+    def test_open_lock_builds_an_etcd_lock_from_a_config_file(self, monkeypatch, tmp_path):
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("USER", "")
+        config = tmp_path / "etcd.yaml"
+        config.write_text("host: 127.0.0.1\nport: 1\n", encoding="utf-8")
+        lock = locking.open_lock(str(config), prefix="custom", owner="me@host [1]", dry_run=True)
+        assert type(lock) is Lock
+
+    def test_open_lock_rejects_an_unknown_prefix(self):
+        with pytest.raises(LockError, match="Invalid prefix"):
+            locking.open_lock("", prefix="nope", owner="me@host [1]", dry_run=True)
+
+    def test_the_local_backend_lists_the_keys_held(self, tmp_path):
+        owner = f"me@{socket.gethostname()} [{os.getpid()}]"
+        lock = LocalLock(prefix="custom", owner=owner, dry_run=False, lock_dir=tmp_path)
+        assert lock.held() == []
+        with lock.acquired("a.b", concurrency=2, ttl=60):
+            lock_id = lock.acquire("c:d", concurrency=1, ttl=60)
+            held = lock.held()
+            assert [key_locks.key for key_locks in held] == [
+                "/spicerack/locks/custom/a.b",
+                "/spicerack/locks/custom/c:d",
+            ]
+            assert [slot.owner for key_locks in held for slot in key_locks.locks.values()] == [owner, owner]
+            lock.release("c:d", lock_id)
+        assert lock.held() == []
+
+    def test_no_lock_holds_nothing_and_does_nothing(self):
+        lock = NoLock()
+        with lock.acquired("a.b", concurrency=1, ttl=60):
+            assert lock.acquire("a.b", concurrency=1, ttl=60) == ""
+            assert lock.held() == []
+        assert lock.get("a.b").locks == {}

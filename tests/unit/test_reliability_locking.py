@@ -8,7 +8,7 @@ from pathlib import Path
 import etcd  # type: ignore[import-untyped]
 import pytest
 
-from spicerack import locking
+from spicerack import _lock_base, _lock_etcd, locking
 from spicerack.locking import LocalLock, LockError
 
 OWNER = f"operator@{socket.gethostname()} [{os.getpid()}]"
@@ -59,7 +59,7 @@ def test_another_thread_of_the_process_is_waited_for(lock: LocalLock) -> None:
     ],
 )
 def test_the_parent_process_is_the_same_run(holder: str, expected: bool) -> None:
-    assert locking._same_run("some-id", holder, OWNER) is expected
+    assert _lock_base.same_run("some-id", holder, OWNER) is expected
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_the_parent_process_is_the_same_run(holder: str, expected: bool) -> None
     ],
 )
 def test_malformed_answers_are_told_from_etcd_errors(message: str, expected: bool) -> None:
-    assert locking._is_malformed_answer(etcd.EtcdException(message)) is expected
+    assert _lock_etcd.is_malformed_answer(etcd.EtcdException(message)) is expected
 
 
 def test_a_user_unknown_to_the_system_has_no_etcdrc(monkeypatch: pytest.MonkeyPatch) -> None:
