@@ -63,9 +63,10 @@ def redact(
     words = tuple(word.lower() for word in secret_names if word)
     secret = set(secret_options)
     flags: set[str] = set()
+    multi: set[str] = set()
     long_options: list[str] = []
     if parser is not None:
-        secret_from_parser, flags, long_options = _parser_options(parser, words)
+        secret_from_parser, flags, multi, long_options = _parser_options(parser, words)
         secret |= secret_from_parser
     redacted: list[str] = []
     index = 0
@@ -78,9 +79,12 @@ def redact(
         hidden = _redact_one(arg, secret, flags, long_options, words)
         if hidden is None:
             redacted.append(arg)
-        elif hidden == arg:  # the value is the next argument
+        elif hidden == arg:  # the value is the next argument, or the next ones
             redacted.append(arg)
             if index < len(args):
+                redacted.append(REDACTED)
+                index += 1
+            while _takes_many(arg, multi, long_options) and index < len(args) and not args[index].startswith("-"):
                 redacted.append(REDACTED)
                 index += 1
         else:
@@ -88,10 +92,13 @@ def redact(
     return redacted
 
 
-def _parser_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> tuple[set[str], set[str], list[str]]:
-    """The secret option strings of a parser, its options taking no value, and all its long options."""
+def _parser_options(
+    parser: argparse.ArgumentParser, words: Sequence[str]
+) -> tuple[set[str], set[str], set[str], list[str]]:
+    """A parser's secret option strings, its options taking no value, those taking several, all its long options."""
     secret: set[str] = set()
     flags: set[str] = set()
+    multi: set[str] = set()
     long_options: list[str] = []
     for action in parser._actions:  # argparse has no public accessor
         strings = list(action.option_strings)
@@ -99,9 +106,21 @@ def _parser_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> tu
         if action.nargs == 0:
             flags.update(strings)
             continue
+        if action.nargs in ("+", "*", argparse.REMAINDER) or (isinstance(action.nargs, int) and action.nargs > 1):
+            multi.update(strings)
         if isinstance(action.type, SecretType) or any(_long_name_is_secret(string, words) for string in strings):
             secret.update(strings)
-    return secret, flags, long_options
+    return secret, flags, multi, long_options
+
+
+def _takes_many(arg: str, multi: set[str], long_options: Sequence[str]) -> bool:
+    """Whether the option given as ``arg`` (alone, its values following it) may take several values."""
+    if not arg.startswith("--"):
+        return f"-{arg[-1]}" in multi  # the last option of a cluster takes the values
+    if arg in multi:
+        return True
+    matches = [option for option in long_options if option.startswith(arg)]
+    return len(matches) == 1 and matches[0] in multi
 
 
 def _long_name_is_secret(option: str, words: Sequence[str]) -> bool:

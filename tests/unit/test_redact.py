@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--number", type=SecretType(int))
     parser.add_argument("--password")
     parser.add_argument("-r", "--reason")
+    parser.add_argument("-t", "--tokens", nargs="+")
     return parser
 
 
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         (["--pass", "s3cr3t"], ["--pass", REDACTED]),
         (["-n", "42"], ["-n", REDACTED]),
         (["-rvalue", "-v"], ["-rvalue", "-v"]),
+        (["--tokens", "a", "b", "-r", "x"], ["--tokens", REDACTED, REDACTED, "-r", "x"]),
+        (["-vt", "a", "b"], ["-vt", REDACTED, REDACTED]),
     ),
 )
 def test_redact_with_the_cookbook_parser(args, expected):
