@@ -148,7 +148,7 @@ class ListingCache:
         only this user can write (see :py:func:`is_private_dir`) is read; anything else is no cache.
         """
         try:
-            if not is_private_dir(self.path.parent):
+            if not _is_private_cache_dir(self.path.parent):
                 return None
             content = _read_private_file(self.path)
             if content is None:
@@ -185,8 +185,8 @@ class ListingCache:
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not is_private_dir(self.path.parent):
+            _make_private_dirs(self.path.parent)
+            if not _is_private_cache_dir(self.path.parent):
                 return
             content = marshal.dumps(data)
             if len(content) > MAX_FILE_BYTES:
@@ -207,6 +207,26 @@ def is_private_dir(path: Path) -> bool:
     except OSError:
         return False
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _cache_levels(directory: Path) -> list[Path]:
+    """The directory, and its ancestors up to the per-user cache directory when it is inside it, outermost first."""
+    root = default_cache_dir()
+    if root not in directory.parents:
+        return [directory]
+    inside = [parent for parent in directory.parents if root in parent.parents]
+    return [root, *reversed(inside), directory]
+
+
+def _is_private_cache_dir(directory: Path) -> bool:
+    return all(is_private_dir(level) for level in _cache_levels(directory))
+
+
+def _make_private_dirs(directory: Path) -> None:
+    levels = _cache_levels(directory)
+    levels[0].parent.mkdir(parents=True, exist_ok=True)
+    for level in levels:
+        level.mkdir(mode=0o700, exist_ok=True)
 
 
 def _read_private_file(path: Path) -> bytes | None:

@@ -170,3 +170,28 @@ def test_a_symlinked_cache_directory_is_ignored(tree, tmp_path):
     cache.save([(1, "out")])
     assert list((tmp_path / "elsewhere").iterdir()) == []
     assert cache.load() is None
+
+
+def test_a_subdirectory_of_a_foreign_cache_directory_is_neither_read_nor_written(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = _listing_cache.default_cache_dir()
+    cache = ListingCache([tree], "", False, root / "json")
+    cache.save([(1, "out")])
+    assert cache.load() == [(1, "out")]
+    root.chmod(0o777)
+    assert cache.load() is None
+    cache.path.unlink()
+    cache.save([(1, "out")])
+    assert not cache.path.exists()
+
+
+def test_cache_directories_are_created_private_whatever_the_umask(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    previous = os.umask(0o002)
+    try:
+        cache = ListingCache([tree], "", False, _listing_cache.default_cache_dir() / "json")
+        cache.save([(1, "out")])
+    finally:
+        os.umask(previous)
+    assert cache.load() == [(1, "out")]
+    assert (_listing_cache.default_cache_dir().stat().st_mode & 0o777) == 0o700
