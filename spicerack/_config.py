@@ -50,15 +50,43 @@ def find_config_file(explicit: str | None) -> tuple[str, bool]:
     """Return the configuration file to load, and whether the embedded default may replace it when missing.
 
     The first of: the ``-c`` option, ``$SPICERACK_CONFIG``, the user's file if it exists, the system file. Only
-    the system file chosen by default may be missing.
+    the system file chosen by default may be missing. As root (or under ``sudo``), a file chosen through the
+    environment (``$SPICERACK_CONFIG``, ``$XDG_CONFIG_HOME``) must be owned by root and writable by no one else.
+
+    Raises:
+        spicerack._config.ConfigError: if the file chosen through the environment is not trusted.
+
     """
-    for named in (explicit, os.environ.get(ENV_CONFIG_FILE)):
-        if named:
-            return named, False
+    if explicit:
+        return explicit, False
+    from_env = os.environ.get(ENV_CONFIG_FILE)
+    if from_env:
+        _check_trusted(from_env, f"${ENV_CONFIG_FILE}")
+        return from_env, False
     user_file = user_config_file()
     if user_file.is_file():
+        _check_trusted(str(user_file), "the user's configuration directory")
         return str(user_file), False
     return SYSTEM_CONFIG_FILE, True
+
+
+def _is_privileged() -> bool:
+    return os.geteuid() == 0 or bool(os.environ.get("SUDO_USER"))
+
+
+def _check_trusted(path: str, origin: str) -> None:
+    """As root or under sudo, refuse a configuration file not owned by root or writable by group or others."""
+    if not _is_privileged():
+        return
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # loading it says why it can't be read
+    if info.st_uid != 0 or info.st_mode & 0o022:
+        raise ConfigError(
+            f"Refusing the configuration file {path} (from {origin}): as root or under sudo it must be owned by "
+            f"root and writable by no one else; use -c to name it explicitly"
+        )
 
 
 def base_dirs(config: dict[str, Any]) -> list[Path]:
@@ -75,7 +103,9 @@ def base_dirs(config: dict[str, Any]) -> list[Path]:
         raise ConfigError("Missing key `cookbooks_base_dirs` in the configuration file.")
     if isinstance(raw, str | os.PathLike):
         raw = [raw]
-    return [Path(base_dir).expanduser() for base_dir in raw]
+    if not isinstance(raw, list):
+        raise _invalid("cookbooks_base_dirs", "", raw, "a list of directories")
+    return [_check_path(str(base_dir), "cookbooks_base_dirs", "") for base_dir in raw]
 
 
 def logs_base_dir(config: dict[str, Any]) -> Path:
@@ -87,7 +117,7 @@ def logs_base_dir(config: dict[str, Any]) -> Path:
     """
     if not config.get("logs_base_dir"):
         raise ConfigError("Missing key `logs_base_dir` in the configuration file.")
-    return Path(config["logs_base_dir"]).expanduser()
+    return _check_path(config["logs_base_dir"], "logs_base_dir", "")
 
 
 def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
@@ -121,3 +151,124 @@ def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
             load_etcd_config(Path(etcd_config))
         except LockError as e:
             raise ConfigError(f"Invalid key `instance_params.etcd_config` in the configuration file: {e}") from None
+
+
+KNOWN_KEYS = (
+    "cookbooks_base_dirs",
+    "cookbooks_base_dir",
+    "logs_base_dir",
+    "tcpircbot_host",
+    "tcpircbot_port",
+    "user_input_notifications_enabled",
+    "external_modules_dir",
+    "instance_params",
+    "journal_secret_arguments",
+    "secret_option_words",
+)
+"""The top-level keys of the configuration file; any other is warned about."""
+_PATH_KEYS = ("logs_base_dir", "external_modules_dir", "cookbooks_base_dir")
+_STRING_LIST_KEYS = ("journal_secret_arguments", "secret_option_words")
+_MAX_SHOWN_VALUE = 60
+
+
+def validate(config: Any, path: str) -> list[str]:
+    """Check the types of a loaded configuration; return the warnings to print (unknown keys, empty trees).
+
+    Arguments:
+        config: the configuration as loaded from the file.
+        path: the file it was loaded from, named in the messages.
+
+    Raises:
+        spicerack._config.ConfigError: with one line naming the file and the key, if a setting is unusable.
+
+    """
+    if not isinstance(config, dict):
+        raise ConfigError(f"The configuration file {path} must be a YAML mapping, not {_kind(config)}")
+    warnings = [_unknown_key_warning(key, path) for key in config if key not in KNOWN_KEYS]
+    warnings.extend(_check_base_dirs(config, path))
+    if config.get("logs_base_dir") in (None, ""):
+        raise ConfigError(f"Missing key `logs_base_dir` in the configuration file {path}.")
+    for key in _PATH_KEYS:
+        if config.get(key) is not None:
+            _check_path(config[key], key, path)
+    for key in ("tcpircbot_host",):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise _invalid(key, path, config[key], "a host name")
+    notifications = config.get("user_input_notifications_enabled")
+    if notifications is not None and not isinstance(notifications, bool):
+        raise _invalid("user_input_notifications_enabled", path, notifications, "true or false")
+    params = config.get("instance_params")
+    if params is not None and not isinstance(params, dict):
+        raise _invalid("instance_params", path, params, "a mapping of parameter names to values")
+    for key in _STRING_LIST_KEYS:
+        value = config.get(key)
+        if value is not None and not isinstance(value, str) and not _is_string_list(value):
+            raise _invalid(key, path, value, "a list of strings")
+    return warnings
+
+
+def _check_base_dirs(config: dict[str, Any], path: str) -> list[str]:
+    raw = config.get("cookbooks_base_dirs")
+    if raw is None:
+        if config.get("cookbooks_base_dir") is None:
+            raise ConfigError(f"Missing key `cookbooks_base_dirs` in the configuration file {path}.")
+        return []
+    if not _is_string_list(raw):
+        raise _invalid("cookbooks_base_dirs", path, raw, "a list of directories")
+    warnings = []
+    for base_dir in raw:
+        expanded = _check_path(base_dir, "cookbooks_base_dirs", path)
+        if not (expanded / "cookbooks").is_dir():
+            warnings.append(
+                f"The base directory {base_dir} of `cookbooks_base_dirs` in the configuration file {path} has no "
+                "cookbooks/ directory: it holds no cookbook"
+            )
+    return warnings
+
+
+def _check_path(value: Any, key: str, path: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _invalid(key, path, value, "a path")
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        path = f" {path}" if path else ""
+        raise ConfigError(
+            f"Invalid key `{key}` in the configuration file{path}: {value!r}, no such user's home directory"
+        ) from None
+
+
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "empty" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _invalid(key: str, path: str, value: Any, expected: str) -> ConfigError:
+    path = f" {path}" if path else ""
+    shown = repr(value) if len(repr(value)) <= _MAX_SHOWN_VALUE else _kind(value)
+    return ConfigError(f"Invalid key `{key}` in the configuration file{path}: {shown}, expected {expected}.")
+
+
+def _unknown_key_warning(key: Any, path: str) -> str:
+    import difflib  # noqa: PLC0415 - only with an unknown key
+
+    close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    return f"Unknown key `{key}` in the configuration file {path}, ignored{hint}"
+
+
+def describe_yaml_error(error: Exception) -> str:
+    """One line saying why a YAML file could not be read or parsed, with the line and column where it broke."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(error).split()) or type(error).__name__
+    context = getattr(error, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    return f"{problem} at {where}" + (f" ({context})" if context else "")

@@ -392,7 +392,7 @@ def load_yaml_config(config_file: str) -> dict[str, Any]:
     except UnicodeDecodeError as e:  # its repr would quote the whole file, secrets included
         raise _config.ConfigError(f"it is not UTF-8 text (invalid byte at offset {e.start})") from e
     except Exception as e:
-        raise _config.ConfigError(repr(e)) from e
+        raise _config.ConfigError(_config.describe_yaml_error(e)) from e
     return {} if config is None else config
 
 

@@ -2,8 +2,12 @@
 
 Every cookbook run (the one given on the command line, those selected in the menu and those started with
 ``spicerack.run_cookbook()``) appends one line when it ends; ``--help`` and listings do not. A line is a JSON
-object with the fields of :py:data:`ENTRY_FIELDS`. Values of arguments that look secret, or that the configuration
-names as secret (``journal_secret_arguments``), are written as ``***``.
+object with the fields of :py:data:`ENTRY_FIELDS`. Values of secret arguments (see :py:mod:`spicerack._redact`;
+the configuration may name more with ``journal_secret_arguments``) are written as ``***``.
+
+The journal and its lock are opened without following symbolic links and must be regular files; they are created
+with mode ``0640`` (less the umask). An append waits at most :py:data:`LOCK_WAIT_SECONDS` for the lock, then warns
+and leaves the run unrecorded.
 
 Lines are appended with one ``write()`` each on a file opened with ``O_APPEND``, while holding an exclusive
 ``flock`` on ``journal.jsonl.lock``: concurrent runs never interleave nor lose lines, and the journal rotates as
@@ -15,18 +19,21 @@ up), so that cookbooks run by other means (tests, the harness) leave no journal.
 """
 
 import contextlib
+import errno
 import functools
 import logging
 import os
 import re
 import shlex
+import stat
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from spicerack import _log
+from spicerack import _log, _redact
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +41,7 @@ JOURNAL_FILE_NAME = "journal.jsonl"
 """The journal's file name, in the ``logs_base_dir`` of the configuration."""
 SECRET_ARGUMENTS_CONFIG_KEY = "journal_secret_arguments"  # noqa: S105 - a key name
 """Configuration key: the options (e.g. ``--db-pass``) whose values the journal must never hold."""
-REDACTED = "***"
+REDACTED = _redact.REDACTED
 """What the journal writes instead of a secret value."""
 SUMMARY_MARKER = "__COOKBOOK_SUMMARY__"
 """Prefix of the DEBUG log line holding the run's journal entry, logged beside ``__COOKBOOK_STATS__``."""
@@ -55,10 +62,10 @@ ENTRY_FIELDS = (
     "exit_code",
     "status",
     "log_files",
+    "config_file",
 )
 """The fields of a journal line, in the order they are written."""
 
-_SECRET_OPTION = re.compile(r"pass(?:word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|auth", re.I)
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -82,45 +89,30 @@ _ItemT = TypeVar("_ItemT", bound=_Item)
 # --- recording -----------------------------------------------------------------------------------------------
 
 
-def redact_args(args: Sequence[str], secret_options: Iterable[str] = ()) -> list[str]:
-    """Return the arguments with the values of secret-looking (or listed) options replaced by ``***``.
-
-    An option is secret when its name (``--db-password``, ``--api-key``, ``--token``...) looks like one, or when
-    it is in ``secret_options``. Its value is the rest of ``--option=value``, or else the next argument.
+def redact_args(
+    args: Sequence[str],
+    secret_options: Iterable[str] = (),
+    parser: Any = None,
+    secret_names: Iterable[str] = _redact.DEFAULT_SECRET_WORDS,
+) -> list[str]:
+    """Return the arguments with the values of secret options replaced by ``***`` (:py:func:`spicerack._redact.redact`).
 
     Arguments:
         args: the command line arguments of the cookbook.
-        secret_options: more option names whose values are secret, e.g. ``["--pin", "-k"]``.
+        secret_options: more option names whose values are secret, e.g. ``["--db-pass", "-k"]``.
+        parser: the cookbook's argument parser, if known, to resolve short aliases and explicitly secret arguments.
+        secret_names: the words that make an option secret when its long name contains one.
 
     """
-    listed = set(secret_options)
-    redacted: list[str] = []
-    hide_next = False
-    for arg in args:
-        if hide_next:
-            redacted.append(REDACTED)
-            hide_next = False
-            continue
-        name, equal, _ = arg.partition("=")
-        if arg.startswith("-") and len(arg) > 1 and (name in listed or _looks_secret(name)):
-            if equal:
-                redacted.append(f"{name}={REDACTED}")
-            else:
-                redacted.append(arg)
-                hide_next = True
-            continue
-        redacted.append(arg)
-    return redacted
-
-
-def _looks_secret(option: str) -> bool:
-    return option.startswith("--") and _SECRET_OPTION.search(option) is not None
+    return _redact.redact(args, parser=parser, secret_names=secret_names, secret_options=secret_options)
 
 
 @dataclass
 class _Config:
     path: Path
     secret_options: tuple[str, ...]
+    secret_words: tuple[str, ...] = _redact.DEFAULT_SECRET_WORDS
+    config_file: str | None = None
 
 
 @dataclass
@@ -139,6 +131,10 @@ class RunRecord:
     task_id: str | None = None
     recorded: bool = True
     """False when the run only printed its help: such runs are not journaled."""
+    config_file: str | None = None
+    """The configuration file the run used, None for the embedded default."""
+    raw_args: list[str] = field(default_factory=list, repr=False)
+    """The arguments as given, never written: to redact them again once the cookbook's parser is known."""
 
     def entry(self, exit_code: int | None, status: str, end: datetime | None = None) -> dict[str, Any]:
         """The journal line of the run, as a mapping in the order of :py:data:`ENTRY_FIELDS`."""
@@ -160,6 +156,7 @@ class RunRecord:
             "exit_code": exit_code,
             "status": status,
             "log_files": _log_files(),
+            "config_file": self.config_file,
         }
         return {name: values[name] for name in ENTRY_FIELDS}
 
@@ -168,19 +165,25 @@ _config: _Config | None = None
 _running: list[RunRecord] = []
 
 
-def activate(logs_dir: Path, config: dict[str, Any] | None = None) -> None:
+def activate(logs_dir: Path, config: dict[str, Any] | None = None, config_file: str | None = None) -> None:
     """Record the runs of this process in the journal of the given logs directory.
 
     Arguments:
         logs_dir: the ``logs_base_dir`` of the configuration.
-        config: the configuration, for its ``journal_secret_arguments`` list.
+        config: the configuration, for its ``journal_secret_arguments`` and ``secret_option_words``.
+        config_file: the configuration file used, recorded in each entry (None for the embedded default).
 
     """
     global _config
     secret = (config or {}).get(SECRET_ARGUMENTS_CONFIG_KEY) or []
     if isinstance(secret, str):
         secret = [secret]
-    _config = _Config(path=Path(logs_dir) / JOURNAL_FILE_NAME, secret_options=tuple(str(name) for name in secret))
+    _config = _Config(
+        path=Path(logs_dir) / JOURNAL_FILE_NAME,
+        secret_options=tuple(str(name) for name in secret) if isinstance(secret, list) else (),
+        secret_words=_redact.secret_words(config),
+        config_file=config_file,
+    )
     _running.clear()
 
 
@@ -217,12 +220,31 @@ def _start(item: _Item, config: _Config) -> RunRecord:
     accessor = getattr(item, "spicerack", None)
     return RunRecord(
         cookbook=item.full_name,
-        args=redact_args(list(item.args), config.secret_options),
+        args=redact_args(list(item.args), config.secret_options, secret_names=config.secret_words),
+        raw_args=list(item.args),
+        config_file=config.config_file,
         user=str(getattr(accessor, "username", "") or os.environ.get("USER", "")),
         host=str(getattr(accessor, "current_hostname", "") or os.uname().nodename),
         dry_run=bool(getattr(accessor, "dry_run", False)),
         parent_run_id=_running[-1].run_id if _running else None,
     )
+
+
+def note_parser(parser: Any) -> None:
+    """Tell the journal the running cookbook's argument parser: its short aliases and secret arguments are redacted."""
+    config = _config
+    if not _running or config is None:
+        return
+    record = _running[-1]
+    record.args = redact_args(record.raw_args, config.secret_options, parser, config.secret_words)
+
+
+def secret_settings() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The secret words and the secret option names of the active journal (the defaults when not active)."""
+    config = _config
+    if config is None:
+        return _redact.DEFAULT_SECRET_WORDS, ()
+    return config.secret_words, config.secret_options
 
 
 def note_parsed(code: int, args: Any) -> None:
@@ -286,19 +308,66 @@ def append(
 
     line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    guard = os.open(f"{path}.lock", os.O_WRONLY | os.O_CREAT, 0o644)
+    guard = _open_regular(Path(f"{path}.lock"), os.O_WRONLY)
     try:
-        fcntl.flock(guard, fcntl.LOCK_EX)
+        _lock(guard, fcntl, Path(f"{path}.lock"))
         with contextlib.suppress(FileNotFoundError):
-            if max_bytes > 0 and os.stat(path).st_size + len(line) > max_bytes:
+            if max_bytes > 0 and os.lstat(path).st_size + len(line) > max_bytes:
                 _rotate(path, backups)
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        descriptor = _open_regular(path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(descriptor, line)
         finally:
             os.close(descriptor)
     finally:
         os.close(guard)
+
+
+FILE_MODE = 0o640
+"""The mode the journal and its lock file are created with (less what the umask removes)."""
+LOCK_WAIT_SECONDS = 5.0
+"""How long an append waits at most for the journal's lock, held by another run."""
+_LOCK_RETRY_SECONDS = 0.05
+
+
+def _open_regular(path: Path, flags: int) -> int:
+    """Open (creating it) a regular file, never through a symbolic link nor blocking on a FIFO.
+
+    Raises:
+        OSError: if the file can't be opened or is not a regular file.
+
+    """
+    try:
+        descriptor = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, FILE_MODE)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO):  # a symbolic link, a FIFO without reader
+            raise OSError(errno.EINVAL, f"{path.name} is not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+    return descriptor
+
+
+def _lock(descriptor: int, fcntl: Any, path: Path) -> None:
+    """Take the exclusive lock, retrying without blocking for :py:data:`LOCK_WAIT_SECONDS` at most.
+
+    Raises:
+        OSError: if another process still holds the lock.
+
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OSError(
+                    errno.EWOULDBLOCK,
+                    f"{path.name} is held by another process for more than {LOCK_WAIT_SECONDS:g} s, run not recorded",
+                ) from None
+            time.sleep(_LOCK_RETRY_SECONDS)
 
 
 def _rotate(path: Path, backups: int) -> None:

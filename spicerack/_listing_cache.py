@@ -13,7 +13,8 @@ importing anything, as long as none of these changed:
   ``sys.path`` (a module appearing there can change what an import does).
 
 Otherwise the modules are imported and the new output recorded. The file is replaced atomically, so concurrent runs
-never read a partial cache; a cache that can't be read or written is ignored.
+never read a partial cache; a cache that can't be read or written is ignored. Only a regular file owned by the user,
+in a directory owned by the user and writable by no one else, is read or written (see :py:meth:`ListingCache.load`).
 
 What the cache cannot see (a module's import reading an environment variable, or another file outside
 ``sys.path``, or a remote service) is seen at the latest when the recorded listing expires, after
@@ -25,6 +26,7 @@ import contextlib
 import io
 import marshal
 import os
+import stat
 import sys
 import time
 import zlib
@@ -36,6 +38,8 @@ from spicerack._paths import user_cache_dir
 
 FORMAT_VERSION = 5
 MAX_AGE_SECONDS = 600
+MAX_FILE_BYTES = 32 * 1024 * 1024
+"""The largest recorded listing read or written, in bytes."""
 """How long a recorded listing is used at most, in seconds."""
 ENV_VARIABLE = "SPICERACK_LISTING_CACHE"
 """The environment variable that bypasses the cache (``off``) or rebuilds it (``rebuild``)."""
@@ -138,17 +142,22 @@ class ListingCache:
         self.path = (cache_dir or default_cache_dir()) / name
 
     def load(self) -> list[tuple[int, str]] | None:
-        """The recorded output of the listing, if still valid: ``(1 for stdout or 2 for stderr, text)`` in order."""
+        """The recorded output of the listing, if still valid: ``(1 for stdout or 2 for stderr, text)`` in order.
+
+        Only a regular file of at most :py:data:`MAX_FILE_BYTES`, owned by this user, in a cache directory that
+        only this user can write (see :py:func:`is_private_dir`) is read; anything else is no cache.
+        """
         try:
-            with open(self.path, "rb") as stream:
-                if os.fstat(stream.fileno()).st_uid != os.geteuid():
-                    return None  # only trust a file written by this user (e.g. not the invoking user's under sudo)
-                content = stream.read()
+            if not _is_private_cache_dir(self.path.parent):
+                return None
+            content = _read_private_file(self.path)
+            if content is None:
+                return None
             data = marshal.loads(content)  # noqa: S302 - own private file, as trusted as __pycache__
             if not self._is_valid(data):
                 return None
             return [(int(number), str(text)) for number, text in data["output"]]
-        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        except Exception:  # whatever is wrong with the cache, the listing is made without it
             return None
 
     def _is_valid(self, data: Any) -> bool:
@@ -176,13 +185,65 @@ class ListingCache:
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as stream:
-                stream.write(marshal.dumps(data))
+            _make_private_dirs(self.path.parent)
+            if not _is_private_cache_dir(self.path.parent):
+                return
+            content = marshal.dumps(data)
+            if len(content) > MAX_FILE_BYTES:
+                return
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with open(temporary, "wb", opener=lambda path, _: os.open(path, flags, 0o600)) as stream:
+                stream.write(content)
             os.replace(temporary, self.path)
         except (OSError, ValueError):
             with contextlib.suppress(OSError):
                 temporary.unlink()
+
+
+def is_private_dir(path: Path) -> bool:
+    """Whether a directory (not a symbolic link) is owned by this user and not writable by group or others."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _cache_levels(directory: Path) -> list[Path]:
+    """The directory, and its ancestors up to the per-user cache directory when it is inside it, outermost first."""
+    root = default_cache_dir()
+    if root not in directory.parents:
+        return [directory]
+    inside = [parent for parent in directory.parents if root in parent.parents]
+    return [root, *reversed(inside), directory]
+
+
+def _is_private_cache_dir(directory: Path) -> bool:
+    return all(is_private_dir(level) for level in _cache_levels(directory))
+
+
+def _make_private_dirs(directory: Path) -> None:
+    levels = _cache_levels(directory)
+    levels[0].parent.mkdir(parents=True, exist_ok=True)
+    for level in levels:
+        level.mkdir(mode=0o700, exist_ok=True)
+
+
+def _read_private_file(path: Path) -> bytes | None:
+    """The content of a regular file owned by this user and of at most :py:data:`MAX_FILE_BYTES`, else None.
+
+    Never follows a symbolic link nor waits on a FIFO or a device.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_size > MAX_FILE_BYTES:
+            return None  # only a file written by this user (e.g. not the invoking user's under sudo)
+        content = stream.read(MAX_FILE_BYTES + 1)
+    return content if len(content) <= MAX_FILE_BYTES else None
 
 
 def _loaded_modules() -> tuple[dict[str, FileStat], dict[str, int]]:

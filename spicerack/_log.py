@@ -109,6 +109,10 @@ def setup_logging(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+LOG_FILE_MODE = 0o640
+"""The mode the log files are created with, less the umask: the directory's group may read them, no one else."""
+
+
 def _log_file(path: Path, fmt: str, level: int) -> logging.Handler:
     handler = _audit_file_handler_class()(path, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS, delay=True)
     handler.setFormatter(AuditFormatter(fmt=fmt))
@@ -176,6 +180,16 @@ def _audit_file_handler_class() -> "type[RotatingFileHandler]":
             self.held: list[logging.LogRecord] = []
             self.started = False
             self.broken = False
+
+        def _open(self) -> Any:
+            """Open the file as logging does, creating it with :py:data:`LOG_FILE_MODE` (less the umask)."""
+            return open(
+                self.baseFilename,
+                self.mode,
+                encoding=self.encoding,
+                errors=self.errors,
+                opener=lambda path, flags: os.open(path, flags, LOG_FILE_MODE),
+            )
 
         def emit(self, record: logging.LogRecord) -> None:
             if self.broken:

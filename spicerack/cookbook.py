@@ -6,6 +6,7 @@ from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 
 from spicerack import Spicerack
+from spicerack._redact import SecretType
 from spicerack.exceptions import SpicerackError
 
 LOCK_TIMEOUT_RETCODE = 92
@@ -26,6 +27,14 @@ EXCEPTION_RETCODE = 99
 """int: Reserved exit code: the cookbook raised an exception while running."""
 
 _TASK_ID_PATTERN = r"T\d{1,6}"
+
+secret = SecretType()
+"""Declare an argument secret: ``parser.add_argument("--code", type=secret)``.
+
+Its value is never written to the logs, the run journal or SAL (``***`` instead), whatever the option's name. The
+argument parses and shows in ``--help`` as with no ``type``. For a converted value, wrap the conversion:
+``type=SecretType(int)`` (from :py:mod:`spicerack._redact`) parses as ``type=int`` does.
+"""
 
 
 class CookbookInitSuccess(SpicerackError):

@@ -390,6 +390,7 @@ def test_every_run_appends_one_journal_line_with_secrets_hidden(env):
         "exit_code",
         "status",
         "log_files",
+        "config_file",
     ]
     assert entry["cookbook"] == "marked.choices"
     assert entry["args"] == ["-r", "maintenance", "-t", "T123", "--db-password", "***", "--pin=***", "--exit", "3"]

@@ -1,7 +1,11 @@
 """Unit tests of the run journal: redaction, appends and rotation, the recording of runs, and the history."""
 
+import argparse
 import json
 import logging
+import os
+import stat
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -253,3 +257,76 @@ def test_read_history_since_keeps_short_runs_that_ended_before_a_long_one(tmp_pa
     found, _ = read_history(path, HistoryQuery(since=now - timedelta(hours=1)))
     assert [item["cookbook"] for item in found] == ["short"]
     assert [item["cookbook"] for item in read_history(path, HistoryQuery(limit=2))[0]] == ["short", "long"]
+
+
+def test_the_journal_and_its_lock_are_created_0640_at_most(tmp_path):
+    previous = os.umask(0)
+    try:
+        append(tmp_path / "journal.jsonl", {"cookbook": "a"})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "journal.jsonl").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "journal.jsonl.lock").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("name", ("journal.jsonl", "journal.jsonl.lock"))
+def test_a_symlinked_journal_is_refused_with_one_warning_and_the_victim_untouched(tmp_path, caplog, name):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / name).symlink_to(victim)
+    _journal.activate(logs)
+    with caplog.at_level(logging.WARNING):
+        assert FakeItem("grp.x", ["a"], lambda item: 4).run() == 4
+    assert victim.read_text() == "precious\n"
+    (record,) = caplog.records
+    assert f"{name} is not a regular file" in record.getMessage()
+
+
+def test_a_fifo_journal_is_refused_without_blocking(tmp_path, caplog):
+    os.mkfifo(tmp_path / "journal.jsonl")
+    _journal.activate(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert FakeItem("grp.x", [], lambda item: 0).run() == 0
+    assert "journal.jsonl is not a regular file" in caplog.text
+
+
+@pytest.fixture
+def held_journal_lock(tmp_path):
+    lock = tmp_path / "journal.jsonl.lock"
+    lock.touch()
+    holder = subprocess.Popen(["flock", str(lock), "sh", "-c", "echo held; exec sleep 60"], stdout=subprocess.PIPE)
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == b"held\n"
+    yield lock
+    holder.kill()
+    holder.wait()
+
+
+def test_a_lock_held_by_another_process_is_waited_for_boundedly_then_a_warning(
+    tmp_path, caplog, held_journal_lock, monkeypatch
+):
+    monkeypatch.setattr(_journal, "LOCK_WAIT_SECONDS", 0.2)
+    _journal.activate(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert FakeItem("grp.x", [], lambda item: 7).run() == 7
+    (record,) = caplog.records
+    assert "journal.jsonl.lock is held by another process" in record.getMessage()
+    assert not (tmp_path / "journal.jsonl").exists()
+
+
+def test_the_entry_records_the_configuration_file_and_redacts_with_the_parser(tmp_path):
+    _journal.activate(tmp_path, {"secret_option_words": ["otp"]}, config_file="/etc/spicerack/config.yaml")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-o", "--otp")
+    parser.add_argument("-p", "--pin")
+
+    def body(item):
+        _journal.note_parser(parser)
+        return 0
+
+    assert FakeItem("grp.x", ["-o", "123456", "-p", "1", "--db-otp=9"], body).run() == 0
+    entry = json.loads((tmp_path / "journal.jsonl").read_text())
+    assert entry["config_file"] == "/etc/spicerack/config.yaml"
+    assert entry["args"] == ["-o", "***", "-p", "1", "--db-otp=***"]

@@ -1,5 +1,6 @@
 """Unit tests of the listing cache: what invalidates a recorded listing, and the recording of stdout/stderr."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -105,3 +106,92 @@ def test_an_unreadable_or_foreign_cache_is_ignored(tree, tmp_path):
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert _listing_cache.default_cache_dir() == tmp_path / "spicerack"
+
+
+@pytest.fixture
+def recorded(tree, tmp_path) -> ListingCache:
+    cache = ListingCache([tree], "", False, tmp_path / "cache")
+    cache.save([(1, "out")])
+    assert cache.load() == [(1, "out")]
+    return cache
+
+
+def test_a_symlink_to_an_endless_device_is_no_cache(recorded):
+    recorded.path.unlink()
+    recorded.path.symlink_to("/dev/zero")
+    assert recorded.load() is None
+
+
+def test_a_fifo_is_no_cache_and_does_not_block(recorded):
+    recorded.path.unlink()
+    os.mkfifo(recorded.path)
+    assert recorded.load() is None
+
+
+def test_a_file_over_the_size_cap_is_no_cache(recorded, monkeypatch):
+    monkeypatch.setattr(_listing_cache, "MAX_FILE_BYTES", 8)
+    assert recorded.load() is None
+
+
+def test_a_file_of_another_user_is_no_cache(recorded):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    os.chown(recorded.path, 65534, 65534)
+    assert recorded.load() is None
+
+
+@pytest.mark.parametrize("mode", (0o777, 0o775, 0o757))
+def test_a_cache_directory_writable_by_others_is_neither_read_nor_written(tree, tmp_path, mode):
+    cache = ListingCache([tree], "", False, tmp_path / "cache")
+    cache.save([(1, "out")])
+    cache.path.parent.chmod(mode)
+    assert cache.load() is None
+    cache.path.unlink()
+    cache.save([(1, "out")])
+    assert not cache.path.exists()
+
+
+def test_a_cache_directory_of_another_user_is_neither_read_nor_written(tree, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a directory to another user")
+    cache = ListingCache([tree], "", False, tmp_path / "cache")
+    cache.save([(1, "out")])
+    os.chown(cache.path.parent, 65534, 65534)
+    assert cache.load() is None
+    cache.path.unlink()
+    cache.save([(1, "out")])
+    assert not cache.path.exists()
+
+
+def test_a_symlinked_cache_directory_is_ignored(tree, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "cache").symlink_to(tmp_path / "elsewhere")
+    cache = ListingCache([tree], "", False, tmp_path / "cache")
+    cache.save([(1, "out")])
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert cache.load() is None
+
+
+def test_a_subdirectory_of_a_foreign_cache_directory_is_neither_read_nor_written(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = _listing_cache.default_cache_dir()
+    cache = ListingCache([tree], "", False, root / "json")
+    cache.save([(1, "out")])
+    assert cache.load() == [(1, "out")]
+    root.chmod(0o777)
+    assert cache.load() is None
+    cache.path.unlink()
+    cache.save([(1, "out")])
+    assert not cache.path.exists()
+
+
+def test_cache_directories_are_created_private_whatever_the_umask(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    previous = os.umask(0o002)
+    try:
+        cache = ListingCache([tree], "", False, _listing_cache.default_cache_dir() / "json")
+        cache.save([(1, "out")])
+    finally:
+        os.umask(previous)
+    assert cache.load() == [(1, "out")]
+    assert (_listing_cache.default_cache_dir().stat().st_mode & 0o777) == 0o700
