@@ -332,10 +332,10 @@ def _dns_recorder(store: ExchangeStore) -> list[Any]:
 def _dns_replayer(store: ExchangeStore) -> list[Any]:
     import dns.message  # noqa: PLC0415 - only when replaying DNS
     import dns.name  # noqa: PLC0415
+    import dns.rdata  # noqa: PLC0415
     import dns.rdataclass  # noqa: PLC0415
     import dns.rdatatype  # noqa: PLC0415
     import dns.resolver  # noqa: PLC0415
-    import dns.rrset  # noqa: PLC0415
 
     def resolve(resolver: Any, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> Any:
         key = _dns_request(qname, rdtype)
@@ -343,12 +343,19 @@ def _dns_replayer(store: ExchangeStore) -> list[Any]:
         name = dns.name.from_text(key["name"])
         record_type = dns.rdatatype.from_text(key["type"])
         response = dns.message.make_response(dns.message.make_query(name, record_type))
+
+        def add_records(owner: Any, rdtype: Any, values: list[str]) -> None:
+            # find_rrset indexes the section: the Answer's CNAME chaining only sees rrsets added this way
+            rrset = response.find_rrset(response.answer, owner, dns.rdataclass.IN, rdtype, create=True)
+            for value in values:
+                rrset.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value), ttl)
+
         ttl = int(recorded.get("ttl", 0))
         owner = name
         if "canonical_name" in recorded:
             owner = dns.name.from_text(recorded["canonical_name"])
-            response.answer.append(dns.rrset.from_text_list(name, ttl, "IN", "CNAME", [owner.to_text()]))
-        response.answer.append(dns.rrset.from_text_list(owner, ttl, "IN", record_type, recorded["answers"]))
+            add_records(name, dns.rdatatype.CNAME, [owner.to_text()])
+        add_records(owner, record_type, recorded["answers"])
         return dns.resolver.Answer(name, record_type, dns.rdataclass.IN, response)  # type: ignore[arg-type]
 
     return [mock.patch.object(dns.resolver.Resolver, "resolve", resolve)]
@@ -394,6 +401,14 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
+class _Field:
+    """The name of a result column, as PyMySQL's dictionary cursors read it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.table_name = ""
+
+
 class _ReplayedResult:
     """What PyMySQL's cursors read of a query result, rebuilt from a recorded exchange."""
 
@@ -408,6 +423,7 @@ class _ReplayedResult:
         rows = recorded.get("rows")
         self.rows = tuple(tuple(_decode_value(cell) for cell in row) for row in rows) if rows is not None else None
         self.field_count = len(self.description or ())
+        self.fields = [_Field(str(column[0])) for column in self.description or ()]
 
 
 def _mysql_connect_request(connection: Any) -> dict[str, Any]:
