@@ -22,6 +22,7 @@ from cumin import NodeSet
 from cumin.transports import Command, HostState, Target
 
 from spicerack.remote import REBOOT_COMMAND, UPTIME_COMMAND, RemoteError
+from spicerack.testing._exchanges import ExchangeError, ExchangeStore
 
 if TYPE_CHECKING:
     from spicerack.testing._plan import Recorder
@@ -167,6 +168,8 @@ class Fleet:
         """The hosts the simulated Icinga does not know."""
         self.history: list[tuple[str, str, Outcome]] = []
         """Every ``(host, command, outcome)`` that ran on the fleet, in order."""
+        self.exchanges = ExchangeStore()
+        """The recorded exchanges of the libraries (the ``exchanges:`` section), answered when replaying."""
         self._created = time.time()
         self._silences = 0
         for query, selected in (queries or {}).items():
@@ -367,7 +370,8 @@ class Fleet:
             spicerack.testing.FleetError: if the mapping has unknown keys.
 
         """
-        unknown = set(data) - {"hosts", "queries", "down", "timeout", "commands", "http", "dns", "conftool"}
+        known = {"hosts", "queries", "down", "timeout", "commands", "http", "dns", "conftool", "exchanges"}
+        unknown = set(data) - known
         if unknown:
             raise FleetError(f"Unknown keys in the fleet description: {', '.join(sorted(unknown))}")
         fleet = cls(
@@ -386,6 +390,10 @@ class Fleet:
             if set(entry) != {"name", "type", "values"}:
                 raise FleetError(f"Invalid DNS record {dict(entry)}: give name, type and values")
             fleet.dns(str(entry["name"]), str(entry["type"]), *[str(value) for value in entry["values"]])
+        try:
+            fleet.exchanges = ExchangeStore.from_dict(data.get("exchanges"))
+        except ExchangeError as e:
+            raise FleetError(str(e)) from e
         return fleet
 
     @classmethod
