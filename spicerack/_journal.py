@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from spicerack import _log, _redact
+from spicerack import _log, _outcomes, _redact
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,9 @@ ENTRY_FIELDS = (
     "status",
     "log_files",
     "config_file",
+    "executions",
+    "executions_dropped",
+    "rerun_of",
 )
 """The fields of a journal line, in the order they are written."""
 
@@ -113,6 +116,7 @@ class _Config:
     secret_options: tuple[str, ...]
     secret_words: tuple[str, ...] = _redact.DEFAULT_SECRET_WORDS
     config_file: str | None = None
+    rerun_of: str | None = None
 
 
 @dataclass
@@ -135,6 +139,17 @@ class RunRecord:
     """The configuration file the run used, None for the embedded default."""
     raw_args: list[str] = field(default_factory=list, repr=False)
     """The arguments as given, never written: to redact them again once the cookbook's parser is known."""
+    executions: list[_outcomes.Execution] = field(default_factory=list)
+    """The summaries of the run's remote executions (:py:mod:`spicerack._outcomes`), at most
+    :py:data:`spicerack._outcomes.MAX_EXECUTIONS`."""
+    executions_dropped: int = 0
+    """How many more executions the run had, beyond those kept."""
+    rerun_of: str | None = None
+    """The run ID of the run this one re-runs (``cookbook --rerun``)."""
+
+    def add_execution(self, execution: _outcomes.Execution) -> None:
+        """Keep the summary of one remote execution of the run, within the bound."""
+        self.executions_dropped = _outcomes.append_bounded(self.executions, execution, self.executions_dropped)
 
     def entry(self, exit_code: int | None, status: str, end: datetime | None = None) -> dict[str, Any]:
         """The journal line of the run, as a mapping in the order of :py:data:`ENTRY_FIELDS`."""
@@ -157,6 +172,9 @@ class RunRecord:
             "status": status,
             "log_files": _log_files(),
             "config_file": self.config_file,
+            "executions": self.executions,
+            "executions_dropped": self.executions_dropped,
+            "rerun_of": self.rerun_of,
         }
         return {name: values[name] for name in ENTRY_FIELDS}
 
@@ -165,13 +183,21 @@ _config: _Config | None = None
 _running: list[RunRecord] = []
 
 
-def activate(logs_dir: Path, config: dict[str, Any] | None = None, config_file: str | None = None) -> None:
+def activate(
+    logs_dir: Path,
+    config: dict[str, Any] | None = None,
+    config_file: str | None = None,
+    *,
+    rerun_of: str | None = None,
+) -> None:
     """Record the runs of this process in the journal of the given logs directory.
 
     Arguments:
         logs_dir: the ``logs_base_dir`` of the configuration.
         config: the configuration, for its ``journal_secret_arguments`` and ``secret_option_words``.
         config_file: the configuration file used, recorded in each entry (None for the embedded default).
+        rerun_of: the run ID of the run that the process re-runs (``cookbook --rerun``), recorded in the entry of
+            its top-level run.
 
     """
     global _config
@@ -183,8 +209,10 @@ def activate(logs_dir: Path, config: dict[str, Any] | None = None, config_file: 
         secret_options=tuple(str(name) for name in secret) if isinstance(secret, list) else (),
         secret_words=_redact.secret_words(config),
         config_file=config_file,
+        rerun_of=rerun_of,
     )
     _running.clear()
+    _outcomes.set_sink(None)
 
 
 def deactivate() -> None:
@@ -192,6 +220,7 @@ def deactivate() -> None:
     global _config
     _config = None
     _running.clear()
+    _outcomes.set_sink(None)
 
 
 def journaled(run: Callable[[_ItemT], int]) -> Callable[[_ItemT], int]:
@@ -204,12 +233,14 @@ def journaled(run: Callable[[_ItemT], int]) -> Callable[[_ItemT], int]:
             return run(item)
         record = _start(item, config)
         _running.append(record)
+        _outcomes.set_sink(record.add_execution)
         code: int | None = None
         try:
             code = run(item)
             return code
         finally:
             _running.remove(record)
+            _outcomes.set_sink(_running[-1].add_execution if _running else None)
             if record.recorded:
                 _write(config.path, record.entry(code, item.status if code is not None else "ERROR"))
 
@@ -227,6 +258,7 @@ def _start(item: _Item, config: _Config) -> RunRecord:
         host=str(getattr(accessor, "current_hostname", "") or os.uname().nodename),
         dry_run=bool(getattr(accessor, "dry_run", False)),
         parent_run_id=_running[-1].run_id if _running else None,
+        rerun_of=None if _running else config.rerun_of,
     )
 
 
@@ -545,3 +577,80 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+# --- one run -------------------------------------------------------------------------------------------------
+
+RUN_ID_MIN_PREFIX = 6
+"""How many leading characters of a run ID are enough to name the run, when no other run starts with them."""
+_RUN_ID = re.compile(r"[0-9a-f]+")
+
+
+def find_run(path: Path, run_id: str) -> dict[str, Any]:
+    """Return the journal entry of one run, named by its run ID or a unique prefix of it.
+
+    Raises:
+        spicerack._journal.JournalError: if the run ID is malformed, unknown, ambiguous or the journal unreadable.
+
+    """
+    wanted = run_id.strip().lower()
+    if len(wanted) < RUN_ID_MIN_PREFIX or not _RUN_ID.fullmatch(wanted):
+        raise JournalError(
+            f"Invalid run ID {_printable(run_id)!r}: expected the hexadecimal run ID shown by --history "
+            f"(at least {RUN_ID_MIN_PREFIX} characters)"
+        )
+    found: dict[str, dict[str, Any]] = {}
+    for journal in journal_files(path):
+        for line in _read_lines(journal):
+            entry = _parse(line)
+            candidate = str(entry.get("run_id", "")) if entry is not None else ""
+            if entry is not None and candidate.startswith(wanted):
+                found.setdefault(candidate, entry)
+    if not found:
+        raise JournalError(f"No run {wanted} in the journal {path}")
+    if len(found) > 1:
+        raise JournalError(f"Run ID {wanted} is ambiguous: {', '.join(sorted(found))}")
+    return next(iter(found.values()))
+
+
+def format_run(entry: dict[str, Any]) -> str:
+    """One run in full, for ``cookbook --history RUN_ID``: its arguments, reason, logs and remote executions."""
+    args = entry.get("args")
+    lines = [
+        f"Run {entry.get('run_id', '?')}: {entry.get('cookbook')}",
+        f"  arguments:  {shlex.join(str(arg) for arg in args) if isinstance(args, list) else ''}",
+        f"  started:    {entry.get('start', '?')} by {entry.get('user', '?')} on {entry.get('host', '?')} "
+        f"(pid {entry.get('pid', '?')})",
+        f"  ended:      {entry.get('end', '?')} after {_duration_text(entry.get('duration'))}",
+        f"  exit code:  {entry.get('exit_code', '?')} ({entry.get('status', '?')})",
+        f"  mode:       {'DRY-RUN' if entry.get('dry_run') else 'real'}",
+    ]
+    lines.extend(
+        f"  {label + ':':<11} {entry[key]}"
+        for key, label in (
+            ("reason", "reason"),
+            ("task_id", "task"),
+            ("parent_run_id", "child of"),
+            ("rerun_of", "re-run of"),
+            ("config_file", "config"),
+        )
+        if entry.get(key)
+    )
+    log_files = entry.get("log_files")
+    if isinstance(log_files, list):
+        lines.extend(f"  log file:   {name}" for name in log_files)
+    executions = entry.get("executions")
+    dropped = entry.get("executions_dropped")
+    if isinstance(executions, list) and executions:
+        lines.append("Remote executions:")
+        valid = [execution for execution in executions if isinstance(execution, dict)]
+        lines.extend(
+            f"  {line}" for line in _outcomes.format_executions(valid, dropped if isinstance(dropped, int) else 0)
+        )
+    elif "executions" in entry:
+        lines.append("Remote executions: none")
+    return "".join(f"{_printable(line)}\n" for line in lines)
+
+
+def _duration_text(duration: Any) -> str:
+    return format_duration(duration) if isinstance(duration, int | float) else "?"
