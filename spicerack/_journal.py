@@ -148,7 +148,14 @@ class RunRecord:
     """The run ID of the run this one re-runs (``cookbook --rerun``)."""
 
     def add_execution(self, execution: _outcomes.Execution) -> None:
-        """Keep the summary of one remote execution of the run, within the bound."""
+        """Keep the summary of one remote execution of the run, within the bound.
+
+        The values of the run's secret arguments are taken out of the commands, should the cookbook have put them
+        there.
+        """
+        secrets = _redact.secret_values(self.raw_args, self.args)
+        if secrets:
+            execution["commands"] = [_redact.redact_values(str(command), secrets) for command in execution["commands"]]
         self.executions_dropped = _outcomes.append_bounded(self.executions, execution, self.executions_dropped)
 
     def entry(self, exit_code: int | None, status: str, end: datetime | None = None) -> dict[str, Any]:

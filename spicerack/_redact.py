@@ -10,6 +10,7 @@ This module imports nothing of the package, so that any module can use it.
 """
 
 import argparse
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -163,3 +164,35 @@ def _redact_short(arg: str, secret: set[str], flags: set[str]) -> str | None:
         if option not in flags:
             return None
     return None
+
+
+def secret_values(args: Sequence[str], redacted: Sequence[str]) -> list[str]:
+    """Return the secret values that :py:func:`redact` took out of ``args`` to give ``redacted``."""
+    values = []
+    for raw, hidden in zip(args, redacted, strict=False):
+        if raw == hidden:
+            continue
+        if hidden == REDACTED:
+            values.append(raw)
+        elif hidden.endswith(REDACTED) and raw.startswith(hidden[: -len(REDACTED)]):
+            values.append(raw[len(hidden) - len(REDACTED) :])
+    return [value for value in values if value]
+
+
+def redact_values(text: str, values: Iterable[str]) -> str:
+    """Return the text with every occurrence of each of the values replaced by :py:data:`REDACTED`."""
+    for value in sorted({value for value in values if value}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+def redact_command(command: str, secret_names: Iterable[str] = DEFAULT_SECRET_WORDS) -> str:
+    """Return a shell command with the values of its secret-looking options (``--password X``) replaced.
+
+    The command keeps its quoting; a command that does not parse as shell words is returned as it is.
+    """
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return command
+    return redact_values(command, secret_values(tokens, redact(tokens, secret_names=secret_names)))

@@ -22,6 +22,7 @@ from cumin.cli import target_batch_size
 from cumin.transports import Command, HostState
 from cumin.transports.clustershell import NullReporter, TqdmReporter
 
+from spicerack import _outcomes, _redact
 from spicerack.decorators import retry
 from spicerack.exceptions import SpicerackCheckError, SpicerackError
 
@@ -473,12 +474,15 @@ class RemoteHosts:
                 _batch_plan(target),
                 target.hosts,
             )
+            _outcomes.record(commands, target.hosts, None, executed=False, redact=_redact.redact_command)
             return iter(())
 
         try:
             return_code = worker.execute()
         except CuminError as e:
             raise RemoteError(f"Cumin execution failed on {target.hosts}: {e}") from e
+        finally:
+            _record_outcomes(commands, target, worker)
 
         results: CommandResults = worker.get_results()
         if return_code == 0:
@@ -721,6 +725,15 @@ def _batch_plan(target: transports.Target) -> str:
     if target.batch_size >= len(target.hosts):
         return "all at once"
     return f"in a moving window of {target.batch_size} hosts with {target.batch_sleep:.1f}s of sleep in between"
+
+
+def _record_outcomes(commands: Sequence[str | Command], target: transports.Target, worker: Any) -> None:
+    """Hand the per-host outcomes of an execution that was sent to the run's journal."""
+    try:
+        hosts_results = worker.results.hosts_results
+    except transports.WorkerError:  # the worker ran nothing (it failed to start)
+        hosts_results = None
+    _outcomes.record(commands, target.hosts, hosts_results, executed=True, redact=_redact.redact_command)
 
 
 def _failed_hosts(worker: Any) -> NodeSet:

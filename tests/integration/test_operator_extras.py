@@ -391,6 +391,9 @@ def test_every_run_appends_one_journal_line_with_secrets_hidden(env):
         "status",
         "log_files",
         "config_file",
+        "executions",
+        "executions_dropped",
+        "rerun_of",
     ]
     assert entry["cookbook"] == "marked.choices"
     assert entry["args"] == ["-r", "maintenance", "-t", "T123", "--db-password", "***", "--pin=***", "--exit", "3"]

@@ -145,3 +145,18 @@ def test_format_run_shows_everything_and_escapes_control_characters():
 def test_format_run_of_an_entry_without_executions_says_none_only_when_the_field_exists():
     assert "Remote executions: none" in format_run({"cookbook": "g.a", "executions": []})
     assert "Remote executions" not in format_run({"cookbook": "g.a"})
+
+
+def test_a_secret_argument_of_the_run_put_in_a_remote_command_is_not_kept(tmp_path):
+    _journal.activate(tmp_path)
+
+    def body(item):
+        _outcomes.record(["mysql -u root -phunter2PW -e 'select 1'"], ["h1"], None, executed=False)
+        return 0
+
+    item = FakeItem("g.secret", body)
+    item.args = ["--db-password", "hunter2PW"]
+    item.run()
+    text = (tmp_path / "journal.jsonl").read_text()
+    assert "hunter2PW" not in text
+    assert "mysql -u root -p*** -e 'select 1'" in text

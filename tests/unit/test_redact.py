@@ -106,3 +106,16 @@ def test_secret_type_conversion_errors_read_as_the_wrapped_type(capsys):
 )
 def test_secret_words_from_the_configuration(config, expected):
     assert secret_words(config) == expected
+
+
+def test_redact_command_keeps_the_quoting_and_hides_secret_option_values():
+    assert _redact.redact_command("mysql --password='s3 cr' -e 'select 1'") == "mysql --password='***' -e 'select 1'"
+    assert _redact.redact_command("curl --token=abc -H x https://h") == "curl --token=*** -H x https://h"
+    assert _redact.redact_command("echo 'unbalanced") == "echo 'unbalanced"
+
+
+def test_secret_values_are_those_redact_took_out_and_redact_values_hides_them_anywhere():
+    args = ["--password", "hunter2", "--pin=1234", "host1"]
+    values = _redact.secret_values(args, _redact.redact(args))
+    assert values == ["hunter2", "1234"]
+    assert _redact.redact_values("run --auth hunter2 with 1234 on host1", values) == "run --auth *** with *** on host1"
