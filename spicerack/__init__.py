@@ -9,6 +9,9 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from spicerack._hooks import DEFAULT_HOOKS, RunHooks
+from spicerack._names import irc_logger_name as irc_logger_name
+from spicerack._names import sal_logger_name as sal_logger_name
 from spicerack.exceptions import SpicerackError
 
 if TYPE_CHECKING:
@@ -202,8 +205,6 @@ def _resolve(name: str) -> Any:
 __version__ = "0.2.0"
 """The version of Spicerack, as in setup.py."""
 
-irc_logger_name = "spicerack_irc_announce"
-sal_logger_name = "spicerack_sal_announce"
 
 GetCookbookCallback = Callable[["Spicerack", str, Sequence[str]], Any]
 
@@ -280,6 +281,8 @@ class Spicerack:
         self._management_password = ""
         self._service_catalog: Catalog | None = None
         self._extender = extender_class(spicerack=self) if extender_class is not None else None
+        self._run_hooks: RunHooks = DEFAULT_HOOKS
+        """The seams of the run (see :py:mod:`spicerack._hooks`), set by the run layer."""
 
     @cached_property
     def _username(self) -> str:
@@ -394,11 +397,21 @@ class Spicerack:
         )
 
     def _lock_instance(self, prefix: str) -> "Lock | LocalLock | NoLock":
+        """The lock backend of a key prefix, opened once (through :py:meth:`_make_lock` and the run's lock hook)."""
         if prefix not in self._locks:
-            from spicerack.locking import open_lock  # noqa: PLC0415 - imported on first use
-
-            self._locks[prefix] = open_lock(self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run)
+            self._locks[prefix] = self._run_hooks.lock(self._make_lock(prefix), prefix)
         return self._locks[prefix]
+
+    def _make_lock(self, prefix: str) -> "Lock | LocalLock | NoLock":
+        """Open the lock backend of a key prefix as the configuration says: the override point of a harness.
+
+        Arguments:
+            prefix: the key prefix, one of :py:data:`spicerack.locking.ALLOWED_PREFIXES`.
+
+        """
+        from spicerack.locking import open_lock  # noqa: PLC0415 - imported on first use
+
+        return open_lock(self._etcd_config, prefix=prefix, owner=self.owner, dry_run=self._dry_run)
 
     @property
     def _spicerack_lock(self) -> "Lock | LocalLock | NoLock":
@@ -429,6 +442,10 @@ class Spicerack:
             spicerack.exceptions.SpicerackError: if no callback to find cookbooks is set, or the cookbook is not found.
 
         """
+        return self._run_hooks.child(cookbook, args, lambda: self._run_child(cookbook, args, raises, confirm))
+
+    def _run_child(self, cookbook: str, args: Sequence[str], raises: bool, confirm: bool) -> int:
+        """Find and run a child cookbook for :py:meth:`run_cookbook`."""
         if self._get_cookbook_callback is None:
             raise SpicerackError("Unable to run other cookbooks, get_cookbook_callback is not set.")
         item = self._get_cookbook_callback(self, cookbook, args)
@@ -447,7 +464,11 @@ class Spicerack:
 
         import logging  # noqa: PLC0415 - the module namespace stays minimal
 
-        logging.getLogger(__name__).debug("Executing cookbook %s with args: %s", cookbook, args)
+        from spicerack import _journal, _redact  # noqa: PLC0415 - imported on first use
+
+        words, secret_options = _journal.secret_settings()
+        shown = _redact.redact(list(args), secret_names=words, secret_options=secret_options)
+        logging.getLogger(__name__).debug("Executing cookbook %s with args: %s", cookbook, shown)
         if confirm:
             from wmflib.interactive import confirm_on_failure  # noqa: PLC0415 - imported on first use
 
@@ -471,6 +492,10 @@ class Spicerack:
 
     @cached_property
     def _confctl(self) -> "Confctl":
+        return self._make_confctl()
+
+    def _make_confctl(self) -> "Confctl":
+        """Build the conftool client from the configured files, once per accessor: the override point of a harness."""
         from spicerack.confctl import Confctl  # noqa: PLC0415 - imported on first use
 
         return Confctl(config=self._conftool_config, schema=self._conftool_schema, dry_run=self._dry_run)

@@ -20,7 +20,6 @@ import io
 import os
 import re
 import shlex
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,10 +102,19 @@ def _prepare_global(parser: argparse.ArgumentParser, words: Sequence[str]) -> No
     from argcomplete.completers import SuppressCompleter  # noqa: PLC0415 - only when completing
 
     def names(prefix: str, **_kwargs: Any) -> list[str]:
-        found = _quietly(lambda: cookbook_names(_config_of(parser, words))) or []
-        return [name for name in found if name.startswith(prefix)]
+        if "--history" in words:  # --history takes a PREFIX of cookbooks or the RUN_ID of one run
+            found = _quietly(
+                lambda: [*cookbook_names(_config_of(parser, words)), *recent_run_ids(_config_of(parser, words))]
+            )
+        else:
+            found = _quietly(lambda: cookbook_names(_config_of(parser, words)))
+        return [name for name in found or [] if name.startswith(prefix)]
 
-    from spicerack._extras import DESCRIPTIONS  # noqa: PLC0415
+    def run_ids(prefix: str, **_kwargs: Any) -> list[str]:
+        found = _quietly(lambda: recent_run_ids(_config_of(parser, words))) or []
+        return [run_id for run_id in found if run_id.startswith(prefix)]
+
+    from spicerack._flags import DESCRIPTIONS  # noqa: PLC0415 - only when completing
 
     for action in parser._actions:  # argparse has no public list of its actions
         if action.help == argparse.SUPPRESS and action.option_strings:  # described for zsh, not for --help
@@ -119,11 +127,15 @@ def _prepare_global(parser: argparse.ArgumentParser, words: Sequence[str]) -> No
             action.completer = lambda **_kwargs: list(SINCE_EXAMPLES)  # type: ignore[attr-defined]
         elif "--user" in action.option_strings:
             action.completer = lambda **_kwargs: []  # type: ignore[attr-defined] # no file names
+        elif action.dest in ("extra_failed_hosts", "extra_rerun"):
+            action.completer = run_ids  # type: ignore[attr-defined]
+        elif action.dest == "extra_only":
+            action.completer = lambda **_kwargs: ["failed", "timeout", "not-run"]  # type: ignore[attr-defined]
 
 
 def _config_of(parser: argparse.ArgumentParser, words: Sequence[str]) -> dict[str, Any]:
     """The configuration the command line would load (its ``-c`` option, else the usual search)."""
-    from spicerack._cookbook import _load_config  # noqa: PLC0415 - only when completing
+    from spicerack import _runtime  # noqa: PLC0415 - only when completing
 
     config_file = None
     for index, word in enumerate(words):
@@ -133,22 +145,14 @@ def _config_of(parser: argparse.ArgumentParser, words: Sequence[str]) -> dict[st
             config_file = word.split("=", 1)[1]
         elif word.startswith("-c") and len(word) > 2:
             config_file = word[2:]
-    namespace = argparse.Namespace()
-    if config_file is not None:
-        namespace.config_file = config_file
-    return _load_config(namespace)
+    return _runtime.load_config(config_file, for_run=False).config
 
 
 def _activate(config: dict[str, Any]) -> list[Path]:
     """Put the trees on ``sys.path`` as the ``cookbook`` command does (the listing cache's key depends on it)."""
-    from spicerack import _config  # noqa: PLC0415 - only when completing
-    from spicerack._cookbook import _activate_trees  # noqa: PLC0415
+    from spicerack import _runtime  # noqa: PLC0415 - only when completing
 
-    base_dirs = _config.base_dirs(config)
-    _activate_trees(base_dirs)
-    if config.get("external_modules_dir") is not None:
-        sys.path.append(str(Path(config["external_modules_dir"]).expanduser()))
-    return base_dirs
+    return _runtime.activate_config_trees(config)
 
 
 def cookbook_names(config: dict[str, Any]) -> list[str]:
@@ -163,11 +167,10 @@ def cookbook_names(config: dict[str, Any]) -> list[str]:
         if recorded is not None:
             return names_in_listing("".join(text for number, text in recorded if number == 1))
 
-    from spicerack._cookbook import CookbookCollection, _build_spicerack  # noqa: PLC0415
+    from spicerack import _runtime  # noqa: PLC0415 - only when completing
+    from spicerack._collection import CookbookCollection  # noqa: PLC0415
 
-    spicerack = _build_spicerack(config, argparse.Namespace(verbose=False, dry_run=False, no_locks=False), base_dirs)
-    if spicerack is None:
-        return []
+    spicerack = _runtime.build_accessor(config, base_dirs, dry_run=False)
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         cached_listing(
@@ -179,6 +182,15 @@ def cookbook_names(config: dict[str, Any]) -> list[str]:
     return names_in_listing(output.getvalue())
 
 
+def recent_run_ids(config: dict[str, Any], limit: int = 50) -> list[str]:
+    """The run IDs of the most recent runs of the journal, the most recent first."""
+    from spicerack import _config, _journal  # noqa: PLC0415 - only when completing
+
+    path = _config.logs_base_dir(config) / _journal.JOURNAL_FILE_NAME
+    entries, _ = _journal.read_history(path, _journal.HistoryQuery(limit=limit))
+    return [str(entry["run_id"]) for entry in reversed(entries) if entry.get("run_id")]
+
+
 def names_in_listing(listing: str) -> list[str]:
     """The full names in the text of a ``cookbook -l`` (or ``-l -v``) listing."""
     return [match.group(1) for match in map(_TREE_LINE.match, listing.splitlines()) if match]
@@ -188,8 +200,8 @@ def cookbook_parser_of(name: str, config: dict[str, Any]) -> argparse.ArgumentPa
     """The argument parser of the named cookbook, importing only its module; None for a group or unknown name."""
     import importlib  # noqa: PLC0415 - only when completing
 
-    from spicerack import cookbook  # noqa: PLC0415
-    from spicerack._cookbook import _build_spicerack, cookbook_path_type  # noqa: PLC0415
+    from spicerack import _runtime, cookbook  # noqa: PLC0415 - only when completing
+    from spicerack._collection import cookbook_path_type  # noqa: PLC0415
 
     base_dirs = _activate(config)
     dotted = cookbook_path_type(name)
@@ -218,8 +230,7 @@ def cookbook_parser_of(name: str, config: dict[str, Any]) -> argparse.ArgumentPa
         if len(classes) > 1:
             return None  # several cookbooks in one module: each is named module.Class
         if classes:
-            args = argparse.Namespace(verbose=False, dry_run=True, no_locks=True)
-            spicerack = _build_spicerack(config, args, base_dirs)
+            spicerack = _runtime.build_accessor(config, base_dirs, dry_run=True, locks=False)
             parser: argparse.ArgumentParser = classes[0](spicerack).argument_parser()
             return parser
         if class_name:

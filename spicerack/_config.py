@@ -120,39 +120,6 @@ def logs_base_dir(config: dict[str, Any]) -> Path:
     return _check_path(config["logs_base_dir"], "logs_base_dir", "")
 
 
-def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
-    """Check the settings that a run uses only once started: the IRC relay and, with locks, the etcd settings.
-
-    So that a mistake there stops the run before it starts, instead of silently turning IRC off or failing at
-    the lock.
-
-    Arguments:
-        config: the configuration.
-        locks: whether the run takes locks (not with ``--no-locks``).
-
-    Raises:
-        spicerack._config.ConfigError: naming the key, if a setting is unusable.
-
-    """
-    if config.get("tcpircbot_host"):
-        port = config.get("tcpircbot_port")
-        if isinstance(port, bool) or not (isinstance(port, int) or (isinstance(port, str) and port.isdigit())):
-            raise ConfigError(
-                f"Invalid key `tcpircbot_port` in the configuration file: {port!r}, expected the port (1-65535) of "
-                f"the tcpircbot relay set in `tcpircbot_host`."
-            )
-        if not 0 < int(port) < 65536:
-            raise ConfigError(f"Invalid key `tcpircbot_port` in the configuration file: {port}, expected 1-65535.")
-    etcd_config = (config.get("instance_params") or {}).get("etcd_config")
-    if locks and etcd_config:
-        from spicerack.locking import LockError, load_etcd_config  # noqa: PLC0415 - only to run a cookbook
-
-        try:
-            load_etcd_config(Path(etcd_config))
-        except LockError as e:
-            raise ConfigError(f"Invalid key `instance_params.etcd_config` in the configuration file: {e}") from None
-
-
 KNOWN_KEYS = (
     "cookbooks_base_dirs",
     "cookbooks_base_dir",
@@ -171,12 +138,13 @@ _STRING_LIST_KEYS = ("journal_secret_arguments", "secret_option_words")
 _MAX_SHOWN_VALUE = 60
 
 
-def validate(config: Any, path: str) -> list[str]:
+def validate(config: Any, path: str, *, require_logs: bool = True) -> list[str]:
     """Check the types of a loaded configuration; return the warnings to print (unknown keys, empty trees).
 
     Arguments:
         config: the configuration as loaded from the file.
         path: the file it was loaded from, named in the messages.
+        require_logs: whether ``logs_base_dir`` must be set (to run a cookbook; listings need no logs).
 
     Raises:
         spicerack._config.ConfigError: with one line naming the file and the key, if a setting is unusable.
@@ -186,7 +154,7 @@ def validate(config: Any, path: str) -> list[str]:
         raise ConfigError(f"The configuration file {path} must be a YAML mapping, not {_kind(config)}")
     warnings = [_unknown_key_warning(key, path) for key in config if key not in KNOWN_KEYS]
     warnings.extend(_check_base_dirs(config, path))
-    if config.get("logs_base_dir") in (None, ""):
+    if require_logs and config.get("logs_base_dir") in (None, ""):
         raise ConfigError(f"Missing key `logs_base_dir` in the configuration file {path}.")
     for key in _PATH_KEYS:
         if config.get(key) is not None:

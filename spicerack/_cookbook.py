@@ -1,247 +1,47 @@
-"""The ``cookbook`` command: find the cookbooks in the configured trees, list them, run one or show a menu."""
+"""The ``cookbook`` command: list the cookbooks of the configured trees, run one, show a menu, or an extra.
+
+The front door of the command line: it parses it, chooses what to do and prints; every step of a run is the run
+layer's (:py:mod:`spicerack._runtime`), every extra flag's work an extra's own module. The reference's names stay
+here: :py:class:`CookbookCollection` (built on the items of this module, so that ``CookbookItem`` can be patched
+here), :py:func:`argument_parser`, :py:func:`load_yaml_config` (looked up here at each run) and :py:func:`main`.
+"""
 
 import argparse
-import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from spicerack import Spicerack, SpicerackExtenderBase, _config, _extras, _journal, _log, _module_api, cookbook
-from spicerack._menu import BaseItem, CookbookItem, MenuError, TreeItem, get_module_title
-from spicerack.exceptions import SpicerackError
+from spicerack import _collection, _config, _extra_runs, _flags, _runtime, _suggest, cookbook
+from spicerack._collection import CookbookError, cookbook_path_type, get_cookbook_callback, import_module
+from spicerack._menu import CookbookItem, TreeItem
+
+__all__ = [
+    "CookbookCollection",
+    "CookbookError",
+    "CookbookItem",
+    "TreeItem",
+    "argument_parser",
+    "cookbook_path_type",
+    "get_cookbook_callback",
+    "import_module",
+    "load_yaml_config",
+    "main",
+]
 
 logger = logging.getLogger(__name__)
 
 
-class CookbookError(SpicerackError):
-    """A cookbook or a group of cookbooks could not be loaded."""
+class CookbookCollection(_collection.CookbookCollection):
+    """The cookbooks of one or more trees, as a menu tree (see :py:class:`spicerack._collection.CookbookCollection`).
 
-
-_RUNNER_SETTINGS: tuple[tuple[str, str], ...] = (("MAX_CONCURRENCY", "max_concurrency"), ("LOCK_TTL", "lock_ttl"))
-"""Module-API constants and the runner attributes they set (the runner base class gives the defaults)."""
-
-
-def _package_modules(base_dir: Path, package_prefix: str) -> Iterator[tuple[str, str, list[str]]]:
-    """Walk one tree: for each package, its path relative to the tree, dotted name and public modules, in walk order.
-
-    The walk is depth first, every package before its subpackages; ``__pycache__`` directories are no packages.
-    """
-    for directory in base_dir.rglob(""):  # directories only, the tree's root first
-        if directory.name == "__pycache__":
-            continue
-        relative = directory.relative_to(base_dir)
-        dotted = str(relative).replace(os.sep, ".").rstrip(".") if relative.name else ""
-        package = ".".join(filter(None, (package_prefix, dotted)))
-        # files starting with an underscore (__init__.py included) are no cookbooks
-        yield dotted, package, [f"{package}.{file.stem}" for file in directory.glob("[!_]*.py")]
-
-
-def _inherits_owner(parent_owner: str, own_owner: str) -> bool:
-    """Whether an item keeps the default owner team while its group has another one, that it then takes."""
-    default = cookbook.CookbookBase.owner_team
-    return own_owner == default and parent_owner != default
-
-
-def _cookbook_location(module_name: str, class_name: str, shared_module: bool) -> tuple[str, str]:
-    """The group path and the name of a class-API cookbook, from its module (``cookbooks.<path>.<leaf>``).
-
-    A class sharing its module with other cookbook classes is named ``<leaf>.<class>``, in the module's group.
-    """
-    group, _, leaf = module_name.partition(".")[2].rpartition(".")
-    return group, f"{leaf}.{class_name}" if shared_module else leaf
-
-
-class CookbookCollection:
-    """The cookbooks of one or more trees (base directories holding a ``cookbooks/`` package), as a menu tree.
-
-    Every package and module of the trees matching ``path_filter`` is imported; the trees merge (``cookbooks`` is
-    a namespace package).
+    Its items are built with this module's ``CookbookItem``, looked up at each item.
     """
 
-    cookbooks_module_prefix: str = "cookbooks"
-    """The name of the top package of every tree."""
-
-    def __init__(
-        self, *, base_dirs: list[Path], args: Sequence[str], spicerack: Spicerack, path_filter: str = ""
-    ) -> None:
-        """Collect the cookbooks.
-
-        Arguments:
-            base_dirs: the directories holding a ``cookbooks/`` tree.
-            args: the command line arguments for the collected items.
-            spicerack: the accessor given to the cookbooks.
-            path_filter: the dotted path of a group or cookbook: only what is in that subtree is collected.
-
-        Raises:
-            spicerack._cookbook.CookbookError: if the ``cookbooks`` package cannot be imported.
-
-        """
-        self.path_filter = path_filter
-        self.spicerack = spicerack
-        self.args = args
-        self.base_dirs = [Path(base_dir) / self.cookbooks_module_prefix for base_dir in base_dirs]
-        self.menu = TreeItem(
-            import_module(self.cookbooks_module_prefix), self.args, self.spicerack, self.cookbooks_module_prefix
-        )
-        # First what to load, in order (the import errors are printed in that order), then the loading itself.
-        for package, module_names in self._load_plan():
-            self._collect(package, module_names)
-
-    def get_item(self, path: str) -> BaseItem | None:
-        """Return the group or cookbook at a dotted path (empty: the top group), or :py:data:`None`.
-
-        Arguments:
-            path: the dotted path, e.g. ``sre.hosts.reboot`` or ``sre.hosts``, or ``module.Class`` for a module with
-                several cookbook classes.
-
-        """
-        names = path.split(".") if path else []
-        current: BaseItem = self.menu
-        for depth, name in enumerate(names):
-            child = current.items.get(name)
-            if child is None and depth == len(names) - 2:
-                # the cookbook named ``module.Class``, one of the several cookbooks of a module
-                return current.items.get(".".join(names[depth:]))
-            if child is None:
-                return None
-            current = child
-        return current
-
-    def _load_plan(self) -> Iterator[tuple[str, list[str]]]:
-        """The packages of all the trees inside or above the filter, each with its modules to import."""
-        for base_dir in self.base_dirs:
-            for dotted, package, module_names in _package_modules(base_dir, self.cookbooks_module_prefix):
-                if not self._should_filter(dotted):
-                    yield package, module_names
-
-    def _collect(self, package: str, module_names: list[str]) -> None:
-        """Add a package's group (and the missing groups above it), then the cookbooks of its modules."""
-        try:
-            group = self._create_menu_for_path(package)
-        except CookbookError as e:
-            logger.error(e)
-            return
-        for module_name in module_names:
-            self._collect_filename(module_name, group)
-
-    def _create_menu_for_path(self, package: str) -> TreeItem:
-        """Return the group of a package, creating it after its missing parents if needed."""
-        if package == self.cookbooks_module_prefix:
-            return self.menu
-        parent_package, _, name = package.rpartition(".")
-        parent = self._create_menu_for_path(parent_package)
-        if name in parent.items:
-            return cast(TreeItem, parent.items[name])
-
-        group = TreeItem(import_module(package), self.args, self.spicerack, self.cookbooks_module_prefix)
-        if _inherits_owner(parent.owner_team, group.owner_team):
-            group.module.__owner_team__ = parent.owner_team
-        # A group above the filtered path is only there to hold it: the menu must not go back to it, nor from the
-        # filtered group itself to its parent.
-        reachable = group.full_name != self.path_filter and group.full_name.startswith(self.path_filter)
-        parent.append(group, add_parent=reachable)
-        return group
-
-    def _collect_filename(self, module_name: str, menu: TreeItem) -> None:
-        """Add the cookbooks of one module, inside the filter, to its group."""
-        try:
-            classes = self._collect_module_cookbooks(import_module(module_name))
-        except CookbookError as e:
-            logger.error(e)
-            return
-
-        for class_obj in classes:
-            try:
-                item = CookbookItem(class_obj, self.args, self.spicerack)
-            except MenuError as e:
-                logger.error(e)
-                continue
-            if _inherits_owner(menu.owner_team, item.owner_team):
-                item.instance.owner_team = menu.owner_team
-            if not self._should_filter(item.full_name):
-                menu.append(item)
-
-    def _should_filter(self, name: str) -> bool:
-        """Whether a dotted name is outside the filter: the two differ within the length of the shorter one.
-
-        A plain string comparison: a group above the filter is kept, as is anything below it.
-        """
-        common = min(len(name), len(self.path_filter))
-        return name[:common] != self.path_filter[:common]
-
-    def _collect_module_cookbooks(
-        self, module: _module_api.CookbooksModuleInterface
-    ) -> list[type[cookbook.CookbookBase]]:
-        """The cookbook classes defined in a module (alphabetically), or the class made from a module-API one."""
-        classes: list[type[cookbook.CookbookBase]] = [
-            value
-            for value in (getattr(module, name) for name in dir(module))
-            # the MRO test is issubclass() without ABCMeta's cache of negative answers, which grows with every class
-            # checked and makes each check cost O(subclasses) on big trees
-            if isinstance(value, type)
-            and cookbook.CookbookBase in value.__mro__
-            and value.__module__ == module.__name__
-        ]
-        if not classes:
-            return [self._convert_module_in_cookbook(module)]
-
-        for class_obj in classes:
-            class_obj.spicerack_path, class_obj.spicerack_name = _cookbook_location(
-                module.__name__, class_obj.__name__, len(classes) > 1
-            )
-        return classes
-
-    def _convert_module_in_cookbook(self, module: _module_api.CookbooksModuleInterface) -> type[cookbook.CookbookBase]:
-        """Build the class-API cookbook of a module-API cookbook module.
-
-        Raises:
-            spicerack._cookbook.CookbookError: if the module has no ``run()`` function.
-
-        """
-        if not hasattr(module, "run"):
-            raise CookbookError(f"Unable to find run function in module {module.__name__}")
-        package, name = module.__name__.rsplit(".", 1)
-        runner_attributes: dict[str, Any] = {
-            attribute: getattr(module, constant, getattr(cookbook.CookbookRunnerBase, attribute))
-            for constant, attribute in _RUNNER_SETTINGS
-        }
-        runner_attributes["_run"] = staticmethod(module.run)
-        runner = type(f"{name}Runner", (_module_api.CookbookModuleRunnerBase,), runner_attributes)
-        runner.__module__ = package
-        spicerack = self.spicerack
-        make_parser = _module_parser_factory(module)
-
-        def argument_parser(_self: cookbook.CookbookBase) -> argparse.ArgumentParser:
-            return make_parser()
-
-        def get_runner(_self: cookbook.CookbookBase, args: argparse.Namespace) -> cookbook.CookbookRunnerBase:
-            return cast(cookbook.CookbookRunnerBase, runner(args, spicerack))
-
-        group_path = package.partition(".")[2]
-        return type(
-            name,
-            (cookbook.CookbookBase,),
-            {
-                "__module__": package,
-                "__name__": name,
-                "spicerack_path": group_path,
-                "spicerack_name": name,
-                "owner_team": getattr(module, "__owner_team__", cookbook.CookbookBase.owner_team),
-                "title": get_module_title(module) or CookbookItem.fallback_title,
-                "argument_parser": argument_parser,
-                "get_runner": get_runner,
-            },
-        )
-
-
-def _module_parser_factory(module: _module_api.CookbooksModuleInterface) -> Callable[[], argparse.ArgumentParser]:
-    """The module's own ``argument_parser()``, or one making a parser without arguments that shows its docstring."""
-    if hasattr(module, "argument_parser"):
-        return module.argument_parser
-    return lambda: argparse.ArgumentParser(description=module.__doc__, formatter_class=cookbook.ArgparseFormatter)
+    def _make_item(self, class_obj: type[cookbook.CookbookBase]) -> CookbookItem:
+        return CookbookItem(class_obj, self.args, self.spicerack)
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -275,7 +75,7 @@ def argument_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Do not acquire or check distributed locks on etcd. To be used only if there are issues with etcd.",
     )
-    _extras.add_hidden_flags(parser)  # --json, --history, --locks...: documented in the README, not in --help
+    _flags.add_hidden_flags(parser)  # --json, --history, --locks...: see cookbook --extras, not in --help
     parser.add_argument(
         "cookbook",
         metavar="COOKBOOK",
@@ -299,80 +99,6 @@ def argument_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cookbook_path_type(path: str) -> str:
-    """Convert a COOKBOOK given as a file path (``group/name.py``) to its dotted name (``group.name``)."""
-    if path.endswith(".py"):
-        return path[:-3].replace("/", ".")
-    return path
-
-
-def import_module(module_name: str) -> _module_api.CookbooksModuleInterface:
-    """Import a module of the cookbook trees.
-
-    Raises:
-        spicerack._cookbook.CookbookError: if the import fails, whatever the exception.
-
-    """
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise CookbookError(f"Failed to import module {module_name}: {e}") from e
-    return cast(_module_api.CookbooksModuleInterface, module)
-
-
-def _import_extender_class(dotted_name: str) -> type[SpicerackExtenderBase]:
-    """Import the ``extender_class`` of the configuration.
-
-    Raises:
-        TypeError: if it is not a subclass of SpicerackExtenderBase.
-
-    """
-    module_name, class_name = dotted_name.rsplit(".", 1)
-    extender = getattr(import_module(module_name), class_name)
-    if isinstance(extender, type) and issubclass(extender, SpicerackExtenderBase):
-        return extender
-    raise TypeError(f"Extender class {dotted_name} is not a subclass of spicerack.SpicerackExtenderBase.")
-
-
-def get_cookbook_callback(
-    cookbooks_base_dirs: list[Path],
-) -> Callable[[Spicerack, str, Sequence[str]], BaseItem | None]:
-    """Return the function with which ``Spicerack.run_cookbook()`` finds another cookbook of the trees."""
-
-    def get_cookbook(spicerack: Spicerack, cookbook_path: str, cookbook_args: Sequence[str] = ()) -> BaseItem | None:
-        """Collect the cookbook (a dotted name or a file path) with its arguments; :py:data:`None` if not found."""
-        path = cookbook_path_type(cookbook_path)
-        _activate_trees(cookbooks_base_dirs)  # already done by main(), needed when used on its own
-        collection = CookbookCollection(
-            base_dirs=cookbooks_base_dirs, args=cookbook_args, spicerack=spicerack, path_filter=path
-        )
-        return collection.get_item(path)
-
-    return get_cookbook
-
-
-_active_base_dirs: list[str] = []
-
-
-def _activate_trees(base_dirs: Sequence[Path]) -> None:
-    """Put the base directories first on sys.path, forgetting a ``cookbooks`` package loaded from other trees.
-
-    First, not last: an installed or bundled ``cookbooks`` package elsewhere on sys.path must not shadow them.
-    """
-    global _active_base_dirs
-    wanted = [str(base_dir) for base_dir in base_dirs]
-    if wanted == _active_base_dirs:
-        return
-    for path in _active_base_dirs:
-        while path in sys.path:
-            sys.path.remove(path)
-    for name in [name for name in sys.modules if name == "cookbooks" or name.startswith("cookbooks.")]:
-        del sys.modules[name]
-    sys.path[0:0] = wanted
-    importlib.invalidate_caches()
-    _active_base_dirs = wanted
-
-
 def load_yaml_config(config_file: str) -> dict[str, Any]:
     """Read a YAML configuration file, as :py:func:`wmflib.config.load_yaml_config` does (an empty file is empty).
 
@@ -382,36 +108,12 @@ def load_yaml_config(config_file: str) -> dict[str, Any]:
         spicerack._config.ConfigError: if the file can't be read or parsed.
 
     """
-    import yaml  # noqa: PLC0415 - only needed when a file is read
-
-    try:
-        with open(config_file, encoding="utf-8") as stream:
-            config = yaml.safe_load(stream)
-    except IsADirectoryError as e:
-        raise _config.ConfigError("it is a directory") from e
-    except UnicodeDecodeError as e:  # its repr would quote the whole file, secrets included
-        raise _config.ConfigError(f"it is not UTF-8 text (invalid byte at offset {e.start})") from e
-    except Exception as e:
-        raise _config.ConfigError(_config.describe_yaml_error(e)) from e
-    return {} if config is None else config
-
-
-def _load_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The configuration as a mapping: the file found (see spicerack._config), or the embedded default."""
-    path, may_be_missing = _config.find_config_file(getattr(args, "config_file", None))
-    try:
-        config = load_yaml_config(path)
-    except _config.ConfigError as e:
-        if may_be_missing and not os.path.exists(path):
-            return _config.embedded_default()
-        raise _config.ConfigError(f"Unable to load the configuration file {path}: {e}") from e
-    if not isinstance(config, dict):
-        raise _config.ConfigError(f"The configuration file {path} must be a YAML mapping")
+    config: dict[str, Any] = _runtime.read_yaml_file(config_file)
     return config
 
 
 def main(argv: Sequence[str] | None = None) -> int | None:
-    """Run the ``cookbook`` command: list the cookbooks, run one, or show a menu.
+    """Run the ``cookbook`` command: list the cookbooks, run one, show a menu, or carry out an extra flag.
 
     Arguments:
         argv: the command line arguments, those of the process by default.
@@ -421,110 +123,157 @@ def main(argv: Sequence[str] | None = None) -> int | None:
 
     """
     parser = argument_parser()
-    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer and exit
+    _complete_if_asked(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rerun = _extra_runs.split_rerun(argv, parser)
+    except _extra_runs.RunExtraError as e:
+        return _extra_runs.print_error(e)
+    if rerun is not None:
+        return _rerun(parser, rerun)
+    return _dispatch(parser.parse_args(argv), argv)
+
+
+def _complete_if_asked(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request and exit, if one is being made.
+
+    argcomplete's shell function sets both ``_ARGCOMPLETE`` and ``COMP_LINE``: a stray ``_ARGCOMPLETE`` left in the
+    environment alone is no request, the command runs as usual.
+    """
+    if "_ARGCOMPLETE" in os.environ and "COMP_LINE" in os.environ:
         from spicerack._completion import complete  # noqa: PLC0415 - only when completing
 
         complete(parser)
-    args = parser.parse_args(argv)
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str], rerun_of: str | None = None) -> int:
+    """Carry out the parsed command line (``argv`` as typed, for the hints of a name that names nothing)."""
+    if args.extra_version:
+        print(_versions())
+        return 0
+    if args.extra_extras:
+        print(_flags.extras_help(), end="")
+        return 0
+    extras = _flags.any_set(args)
+    if extras:
+        from spicerack import _extras  # noqa: PLC0415 - the extras load what they use, only when asked
+
+        usage = _extras.usage_error(args)
+        if usage is not None:
+            print(f"cookbook: error: {usage}", file=sys.stderr)
+            return _extras.USAGE_ERROR
+    base_dirs: list[Path] = []
     try:
-        config = _load_config(args)
-        base_dirs = _config.base_dirs(config)
-    except _config.ConfigError as e:
-        print(e, file=sys.stderr)
-        return 1
-    if not base_dirs:
-        print(
-            "No cookbooks paths are specified in the `cookbooks_base_dirs` key of the configuration file.",
-            file=sys.stderr,
+        loaded = _runtime.load_config(
+            getattr(args, "config_file", None), loader=_loader, for_run=not (args.list or extras) or args.extra_plan
         )
-        return 1
-    _activate_trees(base_dirs)
-    if config.get("external_modules_dir") is not None:
-        sys.path.append(str(Path(config["external_modules_dir"]).expanduser()))
+        for warning in loaded.warnings:
+            print(f"cookbook: warning: {warning}", file=sys.stderr)
+        base_dirs = _runtime.activate_config_trees(loaded.config)
+        if args.extra_plan:
+            return _plan(args, loaded)
+        spicerack = _runtime.build_accessor(
+            loaded.config, base_dirs, verbose=args.verbose, dry_run=args.dry_run, locks=not args.no_locks
+        )
+        if extras:
+            return _extras.handle_extra_flags(args, loaded.config, spicerack)
+        if args.list:
+            return _list(args, base_dirs, spicerack)
+        return _runtime.run_named(
+            loaded,
+            spicerack,
+            base_dirs,
+            args.cookbook,
+            args.cookbook_args,
+            locks=not args.no_locks,
+            collection_class=CookbookCollection,
+            rerun_of=rerun_of,
+        )
+    except _runtime.NotFoundError as e:
+        return _not_found(e, argv, base_dirs)
+    except _runtime.RunError as e:
+        return _report(e)
 
-    spicerack = _build_spicerack(config, args, base_dirs)
-    if spicerack is None:
-        return 1
-    extra_code = _extras.handle_extra_flags(args, config, spicerack)
-    if extra_code is not None:
-        return extra_code
 
-    if args.list:
-        from spicerack._listing_cache import cached_listing  # noqa: PLC0415 - only for listings
+def _loader(path: str) -> Any:
+    return load_yaml_config(path)  # looked up at each call: the reference's tests patch it
 
-        try:
-            return cached_listing(
+
+def _report(error: "_runtime.RunError") -> int:
+    if error.logged:
+        logger.error(error)
+    else:
+        print(error, file=sys.stderr)
+    return error.exit_code
+
+
+def _not_found(error: "_runtime.NotFoundError", argv: Sequence[str], base_dirs: list[Path]) -> int:
+    """Log the reference's error line, then the hints of what the name may have meant (on stderr)."""
+    logger.error(error)
+    typed = next((arg for arg in argv if not arg.startswith("-") and cookbook_path_type(arg) == error.name), error.name)
+    try:
+        known = error.known()
+    except Exception:  # the hints are a help, never a new failure
+        known = []
+    for line in _suggest.not_found_hints(typed, known, base_dirs):
+        print(line, file=sys.stderr)
+    return error.exit_code
+
+
+def _list(args: argparse.Namespace, base_dirs: list[Any], spicerack: Any) -> int:
+    from spicerack._listing_cache import cached_listing  # noqa: PLC0415 - only for listings
+
+    try:
+        return cached_listing(
+            base_dirs,
+            args.cookbook,
+            spicerack.verbose,
+            lambda: _runtime.collect(
                 base_dirs,
-                args.cookbook,
-                spicerack.verbose,
-                lambda: CookbookCollection(
-                    base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
-                ).menu.get_tree(),
-            )
-        except CookbookError as e:  # the trees have no importable cookbooks package
-            logger.error(e)
-            return cookbook.NOT_FOUND_RETCODE
-
-    try:
-        collection = CookbookCollection(
-            base_dirs=base_dirs, args=args.cookbook_args, spicerack=spicerack, path_filter=args.cookbook
+                spicerack,
+                path_filter=args.cookbook,
+                args=args.cookbook_args,
+                collection_class=CookbookCollection,
+            ).menu.get_tree(),
         )
-    except CookbookError as e:
-        logger.error(e)
-        return cookbook.NOT_FOUND_RETCODE
-    item = collection.get_item(args.cookbook)
-    if item is None:
-        logger.error("Unable to find cookbook %s", args.cookbook)
-        return cookbook.NOT_FOUND_RETCODE
-
-    try:
-        logs_dir = _config.logs_base_dir(config)
-        _config.check_run_settings(config, locks=not args.no_locks)
-    except _config.ConfigError as e:
-        print(e, file=sys.stderr)
-        return 1
-    logs_path = logs_dir / item.path.replace(".", os.sep)
-    try:
-        _log.setup_logging(
-            logs_path,
-            item.name,
-            spicerack.username,
-            dry_run=args.dry_run,
-            host=config.get("tcpircbot_host", None),
-            port=int(config.get("tcpircbot_port", 0)),
-            notify_logger_enabled=config.get("user_input_notifications_enabled", False),
-        )
-    except OSError as e:  # its log directory cannot be created
-        print(
-            f"Not running cookbook {item.full_name} without an audit trail, unable to create its log directory "
-            f"{logs_path}: {e.strerror or e}",
-            file=sys.stderr,
-        )
-        return 1
-    _journal.activate(logs_dir, config)
-    logger.debug("Executing cookbook %s with args: %s", args.cookbook, args.cookbook_args)
-    return item.run()
+    except _runtime.RunError as e:  # the trees have no importable cookbooks package
+        return _report(e)
 
 
-def _build_spicerack(config: dict[str, Any], args: argparse.Namespace, base_dirs: list[Path]) -> Spicerack | None:
-    """The accessor for the run, from the configuration's ``instance_params``; None (error printed) on failure."""
-    params = dict(config.get("instance_params") or {})
-    params.update(
-        {"verbose": args.verbose, "dry_run": args.dry_run, "get_cookbook_callback": get_cookbook_callback(base_dirs)}
+def _plan(args: argparse.Namespace, loaded: "_runtime.LoadedConfig") -> int:
+    """``--plan``: run the cookbook in DRY-RUN through the harness's recorder and print its plan."""
+    # The one import that goes up a layer: the recorder of the plan is the test harness's.
+    from spicerack.testing.plan import run_plan  # noqa: PLC0415 - only for --plan
+
+    return run_plan(
+        loaded,
+        args.cookbook,
+        args.cookbook_args,
+        as_json=args.extra_json,
+        verbose=args.verbose,
+        locks=not args.no_locks,
     )
-    if "extender_class" in params:
-        try:
-            params["extender_class"] = _import_extender_class(params["extender_class"])
-        except Exception as e:
-            print(f"Failed to import the extender_class {params['extender_class']}:", e, file=sys.stderr)
-            return None
-    if args.no_locks:
-        params["etcd_config"] = ""  # no distributed locks
+
+
+def _rerun(parser: argparse.ArgumentParser, rerun: "_extra_runs.Rerun") -> int:
+    """``--rerun RUN_ID [ARGS]``: confirm the command line of the run again, then run it."""
+    args = parser.parse_args(rerun.global_args)
     try:
-        return Spicerack(**params)
-    except TypeError as e:
-        print("Unable to instantiate Spicerack, check your configuration:", e, file=sys.stderr)
-        return None
+        prepared = _extra_runs.prepare_rerun(args, rerun, loader=_loader, collection_class=CookbookCollection)
+    except _extra_runs.RunExtraError as e:
+        return _extra_runs.print_error(e)
+    except _runtime.RunError as e:
+        return _report(e)
+    argv, run_id = prepared
+    return _dispatch(parser.parse_args(argv), argv, rerun_of=run_id)
+
+
+def _versions() -> str:
+    import platform  # noqa: PLC0415 - only for --version
+
+    from spicerack import __version__  # noqa: PLC0415
+
+    return f"cookbook (Spicerack) {__version__}\nPython {platform.python_version()} ({sys.executable})"
 
 
 if __name__ == "__main__":

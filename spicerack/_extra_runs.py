@@ -214,3 +214,72 @@ def print_error(error: RunExtraError) -> int:
     """Print the one line of an error of these extras; return the exit code."""
     print(f"cookbook: {error}", file=sys.stderr)
     return FAILURE
+
+
+def prepare_rerun(
+    args: argparse.Namespace,
+    rerun: Rerun,
+    *,
+    loader: Callable[[str], Any],
+    collection_class: Any,
+) -> tuple[list[str], str]:
+    """Everything ``--rerun`` does before the run: find the run, merge the arguments, confirm, ask the secrets.
+
+    Arguments:
+        args: the ``cookbook`` options given before ``--rerun``, parsed.
+        rerun: the request.
+        loader: reads the configuration file.
+        collection_class: the collection that finds the cookbook (to read its parser).
+
+    Returns:
+        The ``cookbook`` command line of the re-run and the run ID it re-runs.
+
+    Raises:
+        spicerack._extra_runs.RunExtraError: if the run can't be re-run or the operator did not confirm.
+        spicerack._runtime.RunError: if the configuration or the trees can't be used.
+
+    """
+    from wmflib.interactive import ask_confirmation, get_secret  # noqa: PLC0415 - only to re-run
+
+    from spicerack import _config, _runtime  # noqa: PLC0415 - the run layer, only to re-run
+
+    loaded = _runtime.load_config(getattr(args, "config_file", None), loader=loader)
+    try:
+        journal = _config.logs_base_dir(loaded.config) / _journal.JOURNAL_FILE_NAME
+    except _config.ConfigError as e:
+        raise RunExtraError(str(e)) from None
+    entry = recorded_run(journal, rerun)
+    parser = _cookbook_parser(loaded, args, str(entry["cookbook"]), collection_class)
+    arguments = rerun_arguments(entry, rerun, parser)
+    argv = confirm_and_ask(
+        entry,
+        rerun,
+        arguments,
+        confirm=ask_confirmation,
+        ask_secret=lambda name: str(get_secret(f"Value of {name} (the journal does not keep it)")),
+    )
+    return argv, str(entry["run_id"])
+
+
+def _cookbook_parser(
+    loaded: Any, args: argparse.Namespace, name: str, collection_class: Any
+) -> argparse.ArgumentParser | None:
+    """The argument parser of the cookbook to re-run, to read its options; None if it can't be had."""
+    from spicerack import _runtime  # noqa: PLC0415 - the run layer, only to re-run
+    from spicerack._menu import CookbookItem  # noqa: PLC0415
+
+    base_dirs = _runtime.activate_config_trees(loaded.config)
+    spicerack = _runtime.build_accessor(loaded.config, base_dirs, dry_run=True, locks=False)
+    try:
+        item = _runtime.find_item(
+            _runtime.collect(base_dirs, spicerack, path_filter=name, collection_class=collection_class), name
+        )
+    except _runtime.NotFoundError:
+        raise RunExtraError(f"Run of cookbook {name}, which is no longer in the trees: not re-running it") from None
+    if not isinstance(item, CookbookItem):
+        return None
+    try:
+        parser: argparse.ArgumentParser = item.instance.argument_parser()
+    except BaseException:  # the run itself will say what is wrong with it
+        return None
+    return parser

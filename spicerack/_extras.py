@@ -7,7 +7,11 @@ The flags are hidden from ``cookbook --help`` (whose text stays the reference's)
   document (see :py:func:`listing_document`);
 * ``cookbook --history [PREFIX] [--since DURATION] [--user USER] [--failed] [--json]``: the most recent runs
   recorded in the journal (see :py:mod:`spicerack._journal`);
-* ``cookbook --locks [PREFIX] [--json]``: the lock slots held now in the configured backend.
+* ``cookbook --locks [PREFIX] [--json]``: the lock slots held now in the configured backend;
+* ``cookbook --history RUN_ID`` and ``cookbook --failed-hosts RUN_ID``: one run (see :py:mod:`spicerack._extra_runs`).
+
+The flags themselves are in :py:mod:`spicerack._flags`; ``--plan`` and ``--rerun`` are run by the ``cookbook``
+command itself, through the run layer.
 
 A meaningless combination, a bad value or a backend that can't be read is one line on stderr, never a traceback:
 exit code 2 for a usage error, 1 for a failure.
@@ -20,6 +24,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from spicerack import _extra_runs
 
 if TYPE_CHECKING:
     from spicerack import Spicerack
@@ -36,41 +42,22 @@ USAGE_ERROR = 2
 FAILURE = 1
 """Exit code when the journal or the lock backend can't be read."""
 
-_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("--json", {"dest": "extra_json", "action": "store_true"}),
-    ("--history", {"dest": "extra_history", "action": "store_true"}),
-    ("--since", {"dest": "extra_since", "metavar": "DURATION", "default": None}),
-    ("--user", {"dest": "extra_user", "metavar": "USER", "default": None}),
-    ("--failed", {"dest": "extra_failed", "action": "store_true"}),
-    ("--locks", {"dest": "extra_locks", "action": "store_true"}),
-    ("--plan", {"dest": "extra_plan", "action": "store_true"}),
-)
-
-
-DESCRIPTIONS = {
-    "--json": "With -l, --history or --locks: print JSON.",
-    "--history": "Show the most recent cookbook runs from the journal, optionally those starting with COOKBOOK.",
-    "--since": "With --history: only the runs started in the last DURATION (e.g. 30m, 2h, 1d, 1h30m).",
-    "--user": "With --history: only the runs of USER.",
-    "--failed": "With --history: only the runs whose exit code is not 0.",
-    "--locks": "Show the locks held now, optionally those starting with COOKBOOK.",
-    "--plan": "Run COOKBOOK in DRY-RUN and print its plan at the end (with --json: as JSON).",
-}
-"""What the hidden flags do, for the README and the shell completion (they are not in ``--help``)."""
-
 
 class UsageError(Exception):
     """A meaningless combination of flags or an invalid value."""
 
 
-def add_hidden_flags(parser: argparse.ArgumentParser) -> None:
-    """Register the extra flags on the ``cookbook`` parser, hidden from its help and usage."""
-    for flag, options in _FLAGS:
-        parser.add_argument(flag, help=argparse.SUPPRESS, **options)
+def usage_error(args: argparse.Namespace) -> str | None:
+    """Return what is wrong with the combination of extra flags of the command line, if anything."""
+    try:
+        _check_combination(args)
+    except UsageError as e:
+        return str(e)
+    return None
 
 
-def handle_extra_flags(args: argparse.Namespace, config: dict[str, Any], spicerack: "Spicerack") -> int | None:
-    """Carry out the extra flags of the command line, if any.
+def handle_extra_flags(args: argparse.Namespace, config: dict[str, Any], spicerack: "Spicerack") -> int:
+    """Carry out the extra flags of the command line (once :py:func:`usage_error` found nothing wrong).
 
     Arguments:
         args: the parsed ``cookbook`` command line.
@@ -78,15 +65,12 @@ def handle_extra_flags(args: argparse.Namespace, config: dict[str, Any], spicera
         spicerack: the accessor of the run.
 
     Returns:
-        The exit code when an extra flag was handled (or misused), :py:data:`None` to go on as usual.
+        The exit code.
 
     """
-    if not any(getattr(args, str(options["dest"]), None) for _, options in _FLAGS):
-        return None
     try:
-        _check_combination(args)
-        if args.extra_plan:
-            return _plan(args)
+        if args.extra_failed_hosts is not None:
+            return _failed_hosts(args, config)
         if args.extra_history:
             return _history(args, config)
         if args.extra_locks:
@@ -105,7 +89,14 @@ def _check_combination(args: argparse.Namespace) -> None:
 
     """
     commands = [
-        flag for flag, on in (("-l", args.list), ("--history", args.extra_history), ("--locks", args.extra_locks)) if on
+        flag
+        for flag, on in (
+            ("-l", args.list),
+            ("--history", args.extra_history),
+            ("--locks", args.extra_locks),
+            ("--failed-hosts", args.extra_failed_hosts is not None),
+        )
+        if on
     ]
     if args.extra_plan:
         if commands:
@@ -124,21 +115,21 @@ def _check_combination(args: argparse.Namespace) -> None:
     ]
     if history_only and not args.extra_history:
         raise UsageError(f"{', '.join(history_only)} can be used only with --history")
+    if history_only and _extra_runs.looks_like_run_id(args.cookbook):
+        raise UsageError(f"{', '.join(history_only)} cannot be used with the RUN_ID of one run")
+    failed_hosts_only = [flag for flag, value in (("--only", args.extra_only), ("--query", args.extra_query)) if value]
+    if failed_hosts_only and args.extra_failed_hosts is None:
+        raise UsageError(f"{', '.join(failed_hosts_only)} can be used only with --failed-hosts")
+    if args.extra_failed_hosts is not None and (args.cookbook or args.cookbook_args):
+        raise UsageError("--failed-hosts takes only the RUN_ID of a run")
+    if args.extra_json and args.extra_failed_hosts is not None:
+        raise UsageError("--json cannot be used with --failed-hosts")
+    if args.extra_rerun is not None:
+        raise UsageError("--rerun must come after the options of cookbook, before the arguments of the re-run")
     if (args.extra_history or args.extra_locks) and args.cookbook_args:
         raise UsageError(
             f"{commands[0]} takes at most one PREFIX of cookbook names, got also: {' '.join(args.cookbook_args)}"
         )
-
-
-def _plan(args: argparse.Namespace) -> int:
-    """Run the cookbook of the command line in DRY-RUN through :py:mod:`spicerack.testing.plan` and print its plan."""
-    from spicerack.testing.plan import main as plan_main  # noqa: PLC0415 - only for --plan
-
-    argv = ["--json"] if args.extra_json else []
-    if getattr(args, "config_file", None):
-        argv += ["-c", args.config_file]
-    argv += [flag for flag, on in (("-v", args.verbose), ("--no-locks", args.no_locks)) if on]
-    return plan_main([*argv, args.cookbook, *args.cookbook_args])
 
 
 # --- JSON listing --------------------------------------------------------------------------------------------
@@ -148,7 +139,7 @@ def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "
     import json  # noqa: PLC0415 - not loaded by the other commands
 
     from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
-    from spicerack._cookbook import CookbookCollection, CookbookError  # noqa: PLC0415 - imports this module
+    from spicerack._collection import CookbookCollection, CookbookError  # noqa: PLC0415 - only for the listing
     from spicerack._listing_cache import cached_listing, default_cache_dir  # noqa: PLC0415
 
     base_dirs = _config.base_dirs(config)
@@ -270,10 +261,46 @@ def _doc(obj: object) -> str:
 # --- history -------------------------------------------------------------------------------------------------
 
 
+def _journal_path(config: dict[str, Any]) -> Path:
+    from spicerack import _config, _journal  # noqa: PLC0415 - the extra flags load what they use
+
+    return _config.logs_base_dir(config) / _journal.JOURNAL_FILE_NAME
+
+
+def _failed_hosts(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
+
+    try:
+        only = _extra_runs.parse_only(args.extra_only)
+        print(_extra_runs.failed_hosts(_journal_path(config), args.extra_failed_hosts, only, query=args.extra_query))
+    except _extra_runs.RunExtraError as e:
+        return _extra_runs.print_error(e)
+    except _config.ConfigError as e:
+        print(f"cookbook: {e}", file=sys.stderr)
+        return FAILURE
+    return 0
+
+
+def _one_run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
+
+    try:
+        print(_extra_runs.show_run(_journal_path(config), str(args.cookbook), as_json=args.extra_json), end="")
+    except _extra_runs.RunExtraError as e:
+        return _extra_runs.print_error(e)
+    except _config.ConfigError as e:
+        print(f"cookbook: {e}", file=sys.stderr)
+        return FAILURE
+    return 0
+
+
 def _history(args: argparse.Namespace, config: dict[str, Any]) -> int:
     import json  # noqa: PLC0415 - not loaded by the other commands
 
     from spicerack import _config, _journal  # noqa: PLC0415 - the extra flags load what they use
+
+    if _extra_runs.looks_like_run_id(args.cookbook):
+        return _one_run(args, config)
 
     query = _journal.HistoryQuery(prefix=str(args.cookbook), user=args.extra_user, failed=args.extra_failed)
     if args.extra_since is not None:

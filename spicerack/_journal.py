@@ -278,6 +278,23 @@ def note_parser(parser: Any) -> None:
     record.args = redact_args(record.raw_args, config.secret_options, parser, config.secret_words)
 
 
+def shown_args(args: Sequence[str]) -> list[str]:
+    """The arguments of the running cookbook as the journal writes them (secret values hidden).
+
+    While the cookbook runs, its journal entry's arguments (redacted with its parser once known); else ``args``
+    redacted by the names of their options.
+    """
+    if _running and list(_running[-1].raw_args) == list(args):
+        return list(_running[-1].args)
+    words, secret_options = secret_settings()
+    return _redact.redact(list(args), secret_names=words, secret_options=secret_options)
+
+
+def running_rerun_of() -> str | None:
+    """The run ID that the running cookbook re-runs (``cookbook --rerun``), if it is such a run."""
+    return _running[-1].rerun_of if _running else None
+
+
 def secret_settings() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The secret words and the secret option names of the active journal (the defaults when not active)."""
     config = _config

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from spicerack import irc_logger_name, sal_logger_name
+from spicerack._names import irc_logger_name, sal_logger_name
 
 if TYPE_CHECKING:
     from logging.handlers import RotatingFileHandler

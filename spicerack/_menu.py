@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from spicerack import Spicerack, _journal, _log, cookbook
+from spicerack._hooks import hooks_of
 from spicerack._signals import termination_raises
 from spicerack.exceptions import SpicerackError
 
@@ -204,8 +205,11 @@ class CookbookItem(BaseItem):
             try:
                 with self._lock(lock_args):
                     start = datetime.now(UTC)
+                    rerun_of = _journal.running_rerun_of()
+                    rerun = f" (re-run of {rerun_of})" if rerun_of else ""
                     _log.log_task_start(
-                        skip_start_sal=skip_start_sal, message=f"Cookbook {self.full_name} {description}".strip()
+                        skip_start_sal=skip_start_sal,
+                        message=f"Cookbook {self.full_name} {description}".strip() + rerun,
                     )
                     code = self._run(runner)
             except lock_error as e:
@@ -241,13 +245,23 @@ class CookbookItem(BaseItem):
             return code
 
         try:
-            runner = self.instance.get_runner(args)
+            runner = hooks_of(self.spicerack).runner(self.instance.get_runner(args), self.full_name)
         except cookbook.CookbookInitSuccess as e:
             if str(e):
                 logger.info(e)
             return 0
+        except KeyboardInterrupt as e:
+            self._interrupted_before_start(e)
+            return cookbook.INTERRUPTED_RETCODE
         except BaseException:
             logger.exception("Exception raised while initializing the Cookbook %s:", self.full_name)
+            return cookbook.CLASS_FAIL_INIT_RETCODE
+        if not callable(getattr(runner, "run", None)):
+            logger.error(
+                "Cookbook %s: get_runner() returned %r instead of a runner (a spicerack.cookbook.CookbookRunnerBase)",
+                self.full_name,
+                runner,
+            )
             return cookbook.CLASS_FAIL_INIT_RETCODE
 
         try:
@@ -256,6 +270,10 @@ class CookbookItem(BaseItem):
             logger.exception("Failed to get runtime_description from Cookbook %s:", self.full_name)
             description = ""
         return runner, description
+
+    def _interrupted_before_start(self, error: KeyboardInterrupt) -> None:
+        logger.error("Cookbook %s not run: %s before it started", self.full_name, _interruption(error))
+        self._status = self.error
 
     def _lock(self, lock_args: cookbook.LockArgs) -> AbstractContextManager[Any]:
         cookbook_lock: Callable[[str, cookbook.LockArgs], AbstractContextManager[Any]] | None = getattr(
@@ -361,6 +379,9 @@ class CookbookItem(BaseItem):
                     logger.warning("SystemExit(%d) %s %s", e.code, message, self.full_name)
                 return e.code, None
             logger.exception("SystemExit('%s') %s %s:", e.code, message, self.full_name)
+        except KeyboardInterrupt as e:  # Ctrl+C, SIGTERM or SIGHUP before the cookbook started: nothing to undo
+            self._interrupted_before_start(e)
+            return cookbook.INTERRUPTED_RETCODE, None
         except BaseException:
             logger.exception("Exception %s %s:", message, self.full_name)
         return err_code, None

@@ -196,3 +196,17 @@ def redact_command(command: str, secret_names: Iterable[str] = DEFAULT_SECRET_WO
     except ValueError:
         return command
     return redact_values(command, secret_values(tokens, redact(tokens, secret_names=secret_names)))
+
+
+class Deferred:
+    """A log argument whose text is computed when the record is formatted, e.g. once more secrets are known."""
+
+    def __init__(self, produce: Callable[[], object]) -> None:
+        """Compute the text with ``produce()`` at formatting time."""
+        self._produce = produce
+
+    def __str__(self) -> str:
+        """The text of what ``produce()`` returns now."""
+        return str(self._produce())
+
+    __repr__ = __str__

@@ -8,7 +8,7 @@ requests, SAL/IRC lines and the DRY-RUN intents of the clients are recorded as t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 from unittest import mock
@@ -16,24 +16,18 @@ from unittest import mock
 from cumin import NodeSet, transport
 from cumin.transports import Command, HostState
 
-from spicerack import Spicerack, irc_logger_name, sal_logger_name
-from spicerack._menu import CookbookItem
+from spicerack._names import irc_logger_name, sal_logger_name
 from spicerack.testing._fleet import Outcome, RemoteCall
 from spicerack.testing._plan import Recorder
 from spicerack.testing._run import (
     Prompts,
-    RecordingLock,
     announce_capture,
     logger_capture,
-    record_child,
     record_intent,
-    record_rollback,
 )
 
 if TYPE_CHECKING:
     import requests
-
-    from spicerack.locking import LocalLock, Lock, NoLock
 
 
 class RecordingWorker:
@@ -82,6 +76,10 @@ class RecordingWorker:
 def recording(*, dry_run: bool = True) -> Iterator[Recorder]:
     """Record the plan of whatever cookbook runs inside the block, in this process.
 
+    The accessor of the run must have the :py:class:`RecordingHooks` of the recorder, given to
+    :py:func:`spicerack._runtime.build_accessor`; remote commands, HTTP requests, prompts and the SAL/IRC lines are
+    observed at the libraries' own seams.
+
     Arguments:
         dry_run: whether the run is a DRY-RUN (commands that never execute show as skipped, else as not run).
 
@@ -101,27 +99,11 @@ def recording(*, dry_run: bool = True) -> Iterator[Recorder]:
 
 def _observers(recorder: Recorder, dry_run: bool, requests: Any, interactive: Any) -> list[Any]:
     real_new = transport.Transport.new
-    real_lock_instance = Spicerack._lock_instance
-    real_run_cookbook = Spicerack.run_cookbook
-    real_prepare = CookbookItem._prepare
     real_send = requests.adapters.HTTPAdapter.send
     prompts = Prompts(recorder, None)
 
     def new(config: Any, target: Any) -> RecordingWorker:
         return RecordingWorker(real_new(config, target), recorder, dry_run=dry_run)
-
-    def lock_instance(spicerack: Spicerack, prefix: str) -> Lock | LocalLock | NoLock:
-        lock = real_lock_instance(spicerack, prefix)
-        return lock if isinstance(lock, RecordingLock) else RecordingLock(lock, prefix, recorder)  # type: ignore[return-value]
-
-    def run_cookbook(spicerack: Spicerack, cookbook: str, args: Sequence[str] = (), **kwargs: Any) -> int:
-        return record_child(recorder, cookbook, args, lambda: real_run_cookbook(spicerack, cookbook, args, **kwargs))
-
-    def prepare(item: CookbookItem) -> Any:
-        prepared = real_prepare(item)
-        if not isinstance(prepared, int):
-            record_rollback(prepared[0], item.full_name, recorder)
-        return prepared
 
     def send(adapter: Any, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         method, url = str(request.method), str(request.url)
@@ -141,14 +123,12 @@ def _observers(recorder: Recorder, dry_run: bool, requests: Any, interactive: An
         recorder.add("irc", record.getMessage())
 
     observe: Callable[[logging.LogRecord], None] = lambda record: record_intent(recorder, record)  # noqa: E731
+    # The third-party process boundaries only: the run's own seams are the hooks.
     return [
         logger_capture(logging.getLogger(), observe),
         announce_capture(logging.getLogger(sal_logger_name), sal),
         announce_capture(logging.getLogger(irc_logger_name), irc),
         mock.patch.object(transport.Transport, "new", staticmethod(new)),
-        mock.patch.object(Spicerack, "_lock_instance", lock_instance),
-        mock.patch.object(Spicerack, "run_cookbook", run_cookbook),
-        mock.patch.object(CookbookItem, "_prepare", prepare),
         mock.patch.object(requests.adapters.HTTPAdapter, "send", send),
         mock.patch.object(interactive, "print", prompts.print, create=True),
         mock.patch.object(interactive, "input", prompts.input, create=True),

@@ -14,13 +14,14 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from unittest import mock
 
-from spicerack import Spicerack, _cookbook, cookbook, irc_logger_name, sal_logger_name
+from spicerack import Spicerack, _collection, _runtime, cookbook
+from spicerack._hooks import RunHooks
 from spicerack._menu import BaseItem, CookbookItem
+from spicerack._names import irc_logger_name, sal_logger_name
 from spicerack.remote import Remote, RemoteHosts
 from spicerack.testing._fleet import (
     PHABRICATOR_URL,
@@ -112,7 +113,12 @@ class RecordingLock:
 
 
 class TestingSpicerack(Spicerack):
-    """The accessor of harness runs: remote execution on the fleet, recorded locks in a temporary directory."""
+    """The accessor of harness runs: remote execution on the fleet, local locks in a temporary directory.
+
+    It replaces what the accessor documents as its override points (:py:meth:`Spicerack._make_lock`,
+    :py:meth:`Spicerack._make_confctl`) and the accessors of the outside world; what the run does with them is
+    recorded through the run's hooks (:py:class:`RecordingHooks`).
+    """
 
     __test__ = False  # not a test class for pytest
 
@@ -128,15 +134,20 @@ class TestingSpicerack(Spicerack):
         super().__init__(**kwargs)
         self._state = state
         self._lock_dir = lock_dir
-        self.__dict__["_username"] = TEST_USERNAME
-        self.__dict__["_current_hostname"] = TEST_HOSTNAME
+
+    @property
+    def _username(self) -> str:
+        return TEST_USERNAME
+
+    @property
+    def _current_hostname(self) -> str:
+        return TEST_HOSTNAME
 
     def remote(self, installer: bool = False) -> Remote:
         """Return the entry point to the fleet."""
         return FleetRemote(self._state, dry_run=self._dry_run)
 
-    @cached_property
-    def _confctl(self) -> Confctl:
+    def _make_confctl(self) -> Confctl:
         _install_conftool(self._state)
         from spicerack.confctl import Confctl  # noqa: PLC0415 - as the accessor does
 
@@ -160,28 +171,32 @@ class TestingSpicerack(Spicerack):
         logging.getLogger(__name__).debug("Phabricator bot file %s replaced by %s", bot_config_file, bot_file)
         return super().phabricator(str(bot_file), section)
 
-    def _lock_instance(self, prefix: str) -> Lock | LocalLock | NoLock:
-        if prefix not in self._locks:
-            from spicerack.locking import LocalLock, NoLock  # noqa: PLC0415 - as the accessor does
+    def _make_lock(self, prefix: str) -> Lock | LocalLock | NoLock:
+        from spicerack.locking import LocalLock, NoLock  # noqa: PLC0415 - as the accessor does
 
-            lock: Lock | LocalLock | NoLock = (
-                NoLock()
-                if self._lock_dir is None
-                else LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run, lock_dir=self._lock_dir)
-            )
-            self._locks[prefix] = RecordingLock(lock, prefix, self._state.recorder)  # type: ignore[assignment]
-        return self._locks[prefix]
+        if self._lock_dir is None:
+            return NoLock()
+        return LocalLock(prefix=prefix, owner=self.owner, dry_run=self._dry_run, lock_dir=self._lock_dir)
 
-    def run_cookbook(
-        self, cookbook: str, args: Sequence[str] = (), *, raises: bool = False, confirm: bool = False
-    ) -> int:
-        """Run a child cookbook as the accessor does, recording it and nesting its actions in the plan."""
-        return record_child(
-            self._state.recorder,
-            cookbook,
-            args,
-            lambda: super(TestingSpicerack, self).run_cookbook(cookbook, args, raises=raises, confirm=confirm),
-        )
+
+class RecordingHooks(RunHooks):
+    """The run hooks of a recorded run: the locks taken, the child cookbooks and the rollbacks go into the plan."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        """Record into the given recorder."""
+        self.recorder = recorder
+
+    def lock(self, lock: Any, prefix: str) -> Any:
+        """Record each acquisition of the lock backend."""
+        return lock if isinstance(lock, RecordingLock) else RecordingLock(lock, prefix, self.recorder)
+
+    def runner(self, runner: cookbook.CookbookRunnerBase, name: str) -> cookbook.CookbookRunnerBase:
+        """Record the call of the runner's ``rollback()``."""
+        return record_rollback(runner, name, self.recorder)
+
+    def child(self, name: str, args: Sequence[str], run: Callable[[], int]) -> int:
+        """Record the child cookbook and nest its actions in the plan."""
+        return record_child(self.recorder, name, args, run)
 
 
 def record_child(recorder: Recorder, cookbook: str, args: Sequence[str], run: Callable[[], int]) -> int:
@@ -269,19 +284,22 @@ def run_cookbook(
         for patcher in _isolation(recorder, fleet, list(answers), logs, relay=not dry_run):
             stack.enter_context(patcher)
         state.stack = stack
-        _cookbook._activate_trees([base_dir])
-        spicerack = TestingSpicerack(
-            state=state,
-            lock_dir=Path(tmp) / "locks" if locks else None,
+        _collection.activate_trees([base_dir])
+        spicerack = _runtime.build_accessor(
+            {},
+            [base_dir],
             verbose=verbose,
             dry_run=dry_run,
+            hooks=RecordingHooks(recorder),
+            accessor_class=TestingSpicerack,
+            state=state,
+            lock_dir=Path(tmp) / "locks" if locks else None,
             etcd_config=None,
             spicerack_config_dir=str(Path(tmp) / "config"),
             conftool_config=str(Path(tmp) / "config" / "conftool" / "config.yaml"),
             conftool_schema=str(Path(tmp) / "config" / "conftool" / "schema.yaml"),
-            get_cookbook_callback=_instrumented_callback(_cookbook.get_cookbook_callback([base_dir]), recorder),
         )
-        item = _instrument(_find_item(name, args, spicerack, base_dir), recorder)
+        item = _find_item(name, args, spicerack, base_dir)
         if item is None:
             logs.append(f"ERROR Unable to find cookbook {name}")
             code = cookbook.NOT_FOUND_RETCODE
@@ -289,31 +307,6 @@ def run_cookbook(
             code = item.run()
     recorder.add("exit_code", str(code), code=code)
     return RunResult(code, recorder.plan, fleet, logs)
-
-
-def _instrumented_callback(
-    callback: Callable[[Spicerack, str, Sequence[str]], BaseItem | None], recorder: Recorder
-) -> Callable[[Spicerack, str, Sequence[str]], BaseItem | None]:
-    """Instrument the cookbooks that ``run_cookbook()`` finds, as the top one."""
-
-    def get_cookbook(spicerack: Spicerack, path: str, args: Sequence[str] = ()) -> BaseItem | None:
-        return _instrument(callback(spicerack, path, args), recorder)
-
-    return get_cookbook
-
-
-def _instrument(item: BaseItem | None, recorder: Recorder) -> BaseItem | None:
-    """Record the call of the runner's ``rollback()`` (the runner is built by the cookbook's own ``get_runner()``)."""
-    if not isinstance(item, CookbookItem):
-        return item
-    instance = item.instance
-    get_runner = instance.get_runner
-
-    def instrumented_get_runner(args: Any) -> cookbook.CookbookRunnerBase:
-        return record_rollback(get_runner(args), item.full_name, recorder)
-
-    instance.get_runner = instrumented_get_runner  # type: ignore[method-assign]
-    return item
 
 
 def record_rollback(runner: cookbook.CookbookRunnerBase, name: str, recorder: Recorder) -> cookbook.CookbookRunnerBase:
@@ -339,19 +332,15 @@ def _find_item(
     base_dir: Path,
 ) -> BaseItem | None:
     if isinstance(name, str):
-        path = _cookbook.cookbook_path_type(name)
+        path = _collection.cookbook_path_type(name)
         try:
-            collection = _cookbook.CookbookCollection(
-                base_dirs=[base_dir], args=args, spicerack=spicerack, path_filter=path
-            )
-        except _cookbook.CookbookError as e:
+            collection = _runtime.collect([base_dir], spicerack, path_filter=path, args=args)
+        except _runtime.RunError as e:
             logging.getLogger(__name__).error(e)
             return None
         return collection.get_item(path)
     if isinstance(name, types.ModuleType):
-        collection = object.__new__(_cookbook.CookbookCollection)
-        collection.spicerack = spicerack
-        class_obj = collection._convert_module_in_cookbook(cast("CookbooksModuleInterface", name))
+        class_obj = _collection.cookbook_class_from_module(cast("CookbooksModuleInterface", name), spicerack)
     else:
         class_obj = name
         path = class_obj.__module__.split(".", 1)[1] if class_obj.__module__.startswith("cookbooks.") else ""

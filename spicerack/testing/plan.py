@@ -1,41 +1,62 @@
-"""Run a cookbook in DRY-RUN with the real configuration and print its plan at the end.
+"""Run a cookbook in DRY-RUN with the real configuration and print its plan at the end: ``cookbook --plan``.
 
 Usage::
 
-    python -m spicerack.testing.plan [--json] [COOKBOOK GLOBAL OPTIONS] COOKBOOK [COOKBOOK_ARGS]
+    cookbook --plan [--json] [GLOBAL OPTIONS] COOKBOOK [COOKBOOK_ARGS]
+    python -m spicerack.testing.plan [--json] [GLOBAL OPTIONS] COOKBOOK [COOKBOOK_ARGS]
 
 The cookbook runs exactly as ``cookbook --dry-run ...`` runs it (the same configuration, hosts and services, its
 usual output), and the plan of what it did and would have done follows, as text (one line per action, see
-:py:class:`spicerack.testing.Plan`) or with ``--json`` as JSON. This is the machinery of a ``cookbook --plan``
-option: the ``cookbook`` command could call :py:func:`main` for it.
+:py:class:`spicerack.testing.Plan`) or with ``--json`` as JSON. The run goes through the run layer
+(:py:mod:`spicerack._runtime`) with the recording hooks of :py:mod:`spicerack.testing._live`.
 """
 
 import json
+import logging
 import sys
 from collections.abc import Sequence
+
+from spicerack import _runtime
+from spicerack.testing._live import recording
+from spicerack.testing._run import RecordingHooks
 
 PLAN_HEADER = "----- PLAN -----"
 """The line printed before the plan, after the run's own output."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run_plan(
+    loaded: _runtime.LoadedConfig,
+    name: str,
+    args: Sequence[str],
+    *,
+    as_json: bool = False,
+    verbose: bool = False,
+    locks: bool = True,
+) -> int:
     """Run the cookbook in DRY-RUN, print its plan and return its exit code.
 
     Arguments:
-        argv: ``[--json]`` then the arguments of the ``cookbook`` command (``--dry-run`` is added), those of the
-            process by default.
+        loaded: the configuration (:py:func:`spicerack._runtime.load_config`).
+        name: the cookbook to run.
+        args: its arguments.
+        as_json: print the plan as JSON.
+        verbose: run as ``cookbook --verbose``.
+        locks: take the locks (not with ``--no-locks``).
 
     """
-    from spicerack import _cookbook  # noqa: PLC0415 - the runner, loaded only to run
-    from spicerack.testing._live import recording  # noqa: PLC0415
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    as_json = bool(args) and args[0] == "--json"
-    if as_json:
-        args = args[1:]
     with recording(dry_run=True) as recorder:
-        code = _cookbook.main(["--dry-run", *args])
-    exit_code = 0 if code is None else int(code)
+        try:
+            base_dirs = _runtime.activate_config_trees(loaded.config)
+            spicerack = _runtime.build_accessor(
+                loaded.config, base_dirs, verbose=verbose, dry_run=True, locks=locks, hooks=RecordingHooks(recorder)
+            )
+            exit_code = _runtime.run_named(loaded, spicerack, base_dirs, name, args, locks=locks)
+        except _runtime.RunError as e:
+            if e.logged:
+                logging.getLogger("spicerack._cookbook").error(e)
+            else:
+                print(e, file=sys.stderr)
+            exit_code = e.exit_code
     recorder.add("exit_code", str(exit_code), code=exit_code)
 
     print(PLAN_HEADER)
@@ -44,6 +65,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(recorder.plan.text, end="")
     return exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m spicerack.testing.plan``: the same as ``cookbook --plan`` with these arguments.
+
+    Arguments:
+        argv: ``[--json]`` then the arguments of the ``cookbook`` command, those of the process by default.
+
+    """
+    from spicerack import _cookbook  # noqa: PLC0415 - the command line, only when run as a program
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    code = _cookbook.main(["--plan", *args])
+    return 0 if code is None else int(code)
 
 
 if __name__ == "__main__":

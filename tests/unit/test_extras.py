@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spicerack import _cookbook, _extras
+from spicerack import _cookbook, _extras, _flags
 from spicerack._completion import cookbook_position, names_in_listing
 from spicerack.locking import ConcurrentLock, KeyLocks
 
@@ -15,8 +15,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_without_extra_flags_nothing_is_handled():
-    assert _extras.handle_extra_flags(parse("-l"), {}, None) is None  # type: ignore[arg-type]
-    assert _extras.handle_extra_flags(parse("sre.foo", "--json", "--history"), {}, None) is None  # type: ignore[arg-type]
+    assert not _flags.any_set(parse("-l"))
+    assert not _flags.any_set(parse("sre.foo", "--json", "--history"))
+    assert _flags.any_set(parse("--history"))
 
 
 @pytest.mark.parametrize(
@@ -27,11 +28,31 @@ def test_without_extra_flags_nothing_is_handled():
         (("--user", "me", "--failed", "-l"), "--user, --failed can be used only with --history"),
         (("-l", "--locks", "--history"), "-l and --history and --locks cannot be used together"),
         (("--locks", "sre", "x"), "--locks takes at most one PREFIX of cookbook names, got also: x"),
+        (("--only", "failed"), "--only can be used only with --failed-hosts"),
+        (("--query", "--history"), "--query can be used only with --failed-hosts"),
+        (("--failed-hosts", "abcdef", "sre.foo"), "--failed-hosts takes only the RUN_ID of a run"),
+        (("--failed-hosts", "abcdef", "--json"), "--json cannot be used with --failed-hosts"),
+        (("--history", "--since", "1d", "abcdef12"), "--since cannot be used with the RUN_ID of one run"),
+        (("--failed-hosts", "abcdef", "--history"), "--history and --failed-hosts cannot be used together"),
     ),
 )
-def test_meaningless_combinations_exit_2_with_one_line(argv, message, capsys):
-    assert _extras.handle_extra_flags(parse(*argv), {}, None) == 2  # type: ignore[arg-type]
-    assert capsys.readouterr().err == f"cookbook: error: {message}\n"
+def test_meaningless_combinations_are_one_line(argv, message):
+    assert _extras.usage_error(parse(*argv)) == message
+
+
+def test_meaningless_combinations_exit_2_with_one_line_through_the_command(capsys):
+    assert _cookbook.main(["--json"]) == 2
+    assert capsys.readouterr().err == "cookbook: error: --json needs -l/--list, --history, --locks or --plan\n"
+
+
+def test_extras_help_lists_every_hidden_flag_and_version_prints_the_versions(capsys):
+    assert _cookbook.main(["--extras"]) == 0
+    text = capsys.readouterr().out
+    for flag, _ in _flags.FLAGS:
+        assert f"  {flag}" in text
+    assert "--failed-hosts RUN_ID" in text
+    assert _cookbook.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("cookbook (Spicerack) ")
 
 
 def test_hidden_flags_parse_before_the_cookbook_only():
