@@ -26,6 +26,7 @@ servers:
 lint: $(STAMP)
 	$(BIN)/ruff check spicerack cookbooks tests benchmarks setup.py doc/conf.py
 	$(BIN)/ruff format --check spicerack cookbooks tests benchmarks setup.py doc/conf.py
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy spicerack cookbooks

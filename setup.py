@@ -73,6 +73,8 @@ setup(
             "types-PyMySQL",
             "types-redis",
             "requests-mock>=1.9.3",
+            # The layering of the package (pyproject.toml [tool.importlinter]), checked by make lint.
+            "import-linter>=2.1",
         ],
         # The documentation site (make docs): Sphinx, the cookbook command's page from its parser, Markdown pages.
         "docs": [

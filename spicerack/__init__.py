@@ -442,26 +442,39 @@ class Spicerack:
             spicerack.exceptions.SpicerackError: if no callback to find cookbooks is set, or the cookbook is not found.
 
         """
-        return self._run_hooks.child(cookbook, args, lambda: self._run_child(cookbook, args, raises, confirm))
-
-    def _run_child(self, cookbook: str, args: Sequence[str], raises: bool, confirm: bool) -> int:
-        """Find and run a child cookbook for :py:meth:`run_cookbook`."""
         if self._get_cookbook_callback is None:
             raise SpicerackError("Unable to run other cookbooks, get_cookbook_callback is not set.")
-        item = self._get_cookbook_callback(self, cookbook, args)
-        if item is None:
-            raise SpicerackError(f"Unable to find cookbook {cookbook}")
+        get_cookbook = self._get_cookbook_callback
+        found: Any = None
 
-        def run_cookbook_item() -> int:
+        def run_cookbook_item() -> int:  # its name is in what confirm_on_failure prints
             from spicerack.exceptions import RunCookbookError  # noqa: PLC0415 - imported on first use
 
-            exit_code: int = item.run()
+            exit_code: int = found.run()
             if (raises or confirm) and exit_code != 0:
                 raise RunCookbookError(
                     f"run_cookbook returned exit code {exit_code} when running cookbook {cookbook} with args: {args}"
                 )
             return exit_code
 
+        def run() -> int:
+            nonlocal found
+            item = get_cookbook(self, cookbook, args)
+            if item is None:
+                raise SpicerackError(f"Unable to find cookbook {cookbook}")
+            found = item
+            self._log_child(cookbook, args)
+            if confirm:
+                from wmflib.interactive import confirm_on_failure  # noqa: PLC0415 - imported on first use
+
+                confirmed_code: int = confirm_on_failure(run_cookbook_item)
+                return confirmed_code
+            return run_cookbook_item()
+
+        return self._run_hooks.child(cookbook, args, run)
+
+    @staticmethod
+    def _log_child(cookbook: str, args: Sequence[str]) -> None:
         import logging  # noqa: PLC0415 - the module namespace stays minimal
 
         from spicerack import _journal, _redact  # noqa: PLC0415 - imported on first use
@@ -469,12 +482,6 @@ class Spicerack:
         words, secret_options = _journal.secret_settings()
         shown = _redact.redact(list(args), secret_names=words, secret_options=secret_options)
         logging.getLogger(__name__).debug("Executing cookbook %s with args: %s", cookbook, shown)
-        if confirm:
-            from wmflib.interactive import confirm_on_failure  # noqa: PLC0415 - imported on first use
-
-            confirmed_code: int = confirm_on_failure(run_cookbook_item)
-            return confirmed_code
-        return run_cookbook_item()
 
     def remote(self, installer: bool = False) -> "Remote":
         """Return the entry point to run commands on hosts through cumin.

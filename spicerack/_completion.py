@@ -38,7 +38,7 @@ def complete(parser: argparse.ArgumentParser) -> None:
 
     """
     import argcomplete  # noqa: PLC0415 - only when completing
-    from argcomplete.lexers import split_line  # noqa: PLC0415
+    from argcomplete.lexers import split_line  # noqa: PLC0415 - only when completing
 
     line = os.environ.get("COMP_LINE", "")
     point = _int(os.environ.get("COMP_POINT"), len(line))
@@ -158,7 +158,7 @@ def _activate(config: dict[str, Any]) -> list[Path]:
 def cookbook_names(config: dict[str, Any]) -> list[str]:
     """The full names of the cookbooks and groups, from the listing cache (filled as ``cookbook -l`` does)."""
     from spicerack import _listing_cache  # noqa: PLC0415 - only when completing
-    from spicerack._listing_cache import ListingCache, cached_listing  # noqa: PLC0415
+    from spicerack._listing_cache import ListingCache, cached_listing  # noqa: PLC0415 - only when completing
 
     base_dirs = _activate(config)
     bypass = os.environ.get(getattr(_listing_cache, "ENV_VARIABLE", ""), "") in ("off", "rebuild")
@@ -168,7 +168,7 @@ def cookbook_names(config: dict[str, Any]) -> list[str]:
             return names_in_listing("".join(text for number, text in recorded if number == 1))
 
     from spicerack import _runtime  # noqa: PLC0415 - only when completing
-    from spicerack._collection import CookbookCollection  # noqa: PLC0415
+    from spicerack._collection import CookbookCollection  # noqa: PLC0415 - only when completing
 
     spicerack = _runtime.build_accessor(config, base_dirs, dry_run=False)
     output = io.StringIO()
@@ -201,7 +201,7 @@ def cookbook_parser_of(name: str, config: dict[str, Any]) -> argparse.ArgumentPa
     import importlib  # noqa: PLC0415 - only when completing
 
     from spicerack import _runtime, cookbook  # noqa: PLC0415 - only when completing
-    from spicerack._collection import cookbook_path_type  # noqa: PLC0415
+    from spicerack._collection import cookbook_path_type  # noqa: PLC0415 - only when completing
 
     base_dirs = _activate(config)
     dotted = cookbook_path_type(name)

@@ -184,9 +184,12 @@ def _check_base_dirs(config: dict[str, Any], path: str) -> list[str]:
     if not _is_string_list(raw):
         raise _invalid("cookbooks_base_dirs", path, raw, "a list of directories")
     warnings = []
-    for base_dir in raw:
-        expanded = _check_path(base_dir, "cookbooks_base_dirs", path)
-        if not (expanded / "cookbooks").is_dir():
+    expanded_dirs = [_check_path(base_dir, "cookbooks_base_dirs", path) for base_dir in raw]
+    with_cookbooks = [(expanded / "cookbooks").is_dir() for expanded in expanded_dirs]
+    if not any(with_cookbooks):
+        return []  # the collection's own error says it: the trees have no cookbooks package
+    for base_dir, has_cookbooks in zip(raw, with_cookbooks, strict=True):
+        if not has_cookbooks:
             warnings.append(
                 f"The base directory {base_dir} of `cookbooks_base_dirs` in the configuration file {path} has no "
                 "cookbooks/ directory: it holds no cookbook"

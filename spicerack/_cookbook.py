@@ -7,16 +7,19 @@ here), :py:func:`argument_parser`, :py:func:`load_yaml_config` (looked up here a
 """
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spicerack import _collection, _config, _extra_runs, _flags, _runtime, _suggest, cookbook
+from spicerack import __version__, _collection, _config, _extra_runs, _flags, _runtime, _suggest, cookbook
 from spicerack._collection import CookbookError, cookbook_path_type, get_cookbook_callback, import_module
-from spicerack._menu import CookbookItem, TreeItem
+from spicerack._menu import BaseItem, CookbookItem, TreeItem
 
 __all__ = [
     "CookbookCollection",
@@ -112,6 +115,17 @@ def load_yaml_config(config_file: str) -> dict[str, Any]:
     return config
 
 
+@dataclass
+class _Prepared:
+    """A cookbook or group ready to run, its logs and journal set up."""
+
+    item: BaseItem
+    name: str
+    args: Sequence[str]
+    loaded: "_runtime.LoadedConfig"
+    locks: bool
+
+
 def main(argv: Sequence[str] | None = None) -> int | None:
     """Run the ``cookbook`` command: list the cookbooks, run one, show a menu, or carry out an extra flag.
 
@@ -129,9 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int | None:
         rerun = _extra_runs.split_rerun(argv, parser)
     except _extra_runs.RunExtraError as e:
         return _extra_runs.print_error(e)
-    if rerun is not None:
-        return _rerun(parser, rerun)
-    return _dispatch(parser.parse_args(argv), argv)
+    prepared = _rerun(parser, rerun) if rerun is not None else _dispatch(parser.parse_args(argv), argv)
+    if isinstance(prepared, int):
+        return prepared
+    logger.debug("Executing cookbook %s with args: %s", prepared.name, _runtime.shown_args(prepared.args))
+    _runtime.log_settings(prepared.loaded, locks=prepared.locks)
+    return _runtime.run_item(prepared.item)
 
 
 def _complete_if_asked(parser: argparse.ArgumentParser) -> None:
@@ -146,8 +163,13 @@ def _complete_if_asked(parser: argparse.ArgumentParser) -> None:
         complete(parser)
 
 
-def _dispatch(args: argparse.Namespace, argv: Sequence[str], rerun_of: str | None = None) -> int:
-    """Carry out the parsed command line (``argv`` as typed, for the hints of a name that names nothing)."""
+def _dispatch(args: argparse.Namespace, argv: Sequence[str], rerun_of: str | None = None) -> "int | _Prepared":
+    """Carry out the parsed command line, up to the run (``argv`` as typed, for the hints of a wrong name).
+
+    Returns:
+        The exit code, or the cookbook or group to run.
+
+    """
     if args.extra_version:
         print(_versions())
         return 0
@@ -172,23 +194,30 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str], rerun_of: str | Non
         base_dirs = _runtime.activate_config_trees(loaded.config)
         if args.extra_plan:
             return _plan(args, loaded)
+        locks = not args.no_locks
         spicerack = _runtime.build_accessor(
-            loaded.config, base_dirs, verbose=args.verbose, dry_run=args.dry_run, locks=not args.no_locks
+            loaded.config,
+            base_dirs,
+            verbose=args.verbose,
+            dry_run=args.dry_run,
+            locks=locks,
+            hooks=_runtime.LocksOffWarning(loaded.path) if locks and _runtime.locks_off(loaded.config) else None,
         )
         if extras:
             return _extras.handle_extra_flags(args, loaded.config, spicerack)
         if args.list:
             return _list(args, base_dirs, spicerack)
-        return _runtime.run_named(
+        item = _runtime.prepare_named(
             loaded,
             spicerack,
             base_dirs,
             args.cookbook,
             args.cookbook_args,
-            locks=not args.no_locks,
+            locks=locks,
             collection_class=CookbookCollection,
             rerun_of=rerun_of,
         )
+        return _Prepared(item, args.cookbook, args.cookbook_args, loaded, locks)
     except _runtime.NotFoundError as e:
         return _not_found(e, argv, base_dirs)
     except _runtime.RunError as e:
@@ -211,13 +240,24 @@ def _not_found(error: "_runtime.NotFoundError", argv: Sequence[str], base_dirs: 
     """Log the reference's error line, then the hints of what the name may have meant (on stderr)."""
     logger.error(error)
     typed = next((arg for arg in argv if not arg.startswith("-") and cookbook_path_type(arg) == error.name), error.name)
-    try:
-        known = error.known()
-    except Exception:  # the hints are a help, never a new failure
-        known = []
+    known = _quietly(error.known) or []
     for line in _suggest.not_found_hints(typed, known, base_dirs):
         print(line, file=sys.stderr)
     return error.exit_code
+
+
+def _quietly(produce: Callable[[], list[str]]) -> list[str] | None:
+    """Call ``produce()`` with what the imports print or log kept off the terminal; None if it fails."""
+    sink = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            return produce()
+    except Exception:  # the hints are a help, never a new failure
+        return None
+    finally:
+        logging.disable(previous)
 
 
 def _list(args: argparse.Namespace, base_dirs: list[Any], spicerack: Any) -> int:
@@ -255,7 +295,7 @@ def _plan(args: argparse.Namespace, loaded: "_runtime.LoadedConfig") -> int:
     )
 
 
-def _rerun(parser: argparse.ArgumentParser, rerun: "_extra_runs.Rerun") -> int:
+def _rerun(parser: argparse.ArgumentParser, rerun: "_extra_runs.Rerun") -> "int | _Prepared":
     """``--rerun RUN_ID [ARGS]``: confirm the command line of the run again, then run it."""
     args = parser.parse_args(rerun.global_args)
     try:
@@ -270,8 +310,6 @@ def _rerun(parser: argparse.ArgumentParser, rerun: "_extra_runs.Rerun") -> int:
 
 def _versions() -> str:
     import platform  # noqa: PLC0415 - only for --version
-
-    from spicerack import __version__  # noqa: PLC0415
 
     return f"cookbook (Spicerack) {__version__}\nPython {platform.python_version()} ({sys.executable})"
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spicerack import _journal, _outcomes, _rerun
+from spicerack import _config, _journal, _outcomes, _rerun, _runtime
+from spicerack._menu import CookbookItem
 
 FAILURE = 1
 """Exit code when the run is unknown, has no such hosts or the re-run is refused."""
@@ -241,8 +242,6 @@ def prepare_rerun(
     """
     from wmflib.interactive import ask_confirmation, get_secret  # noqa: PLC0415 - only to re-run
 
-    from spicerack import _config, _runtime  # noqa: PLC0415 - the run layer, only to re-run
-
     loaded = _runtime.load_config(getattr(args, "config_file", None), loader=loader)
     try:
         journal = _config.logs_base_dir(loaded.config) / _journal.JOURNAL_FILE_NAME
@@ -265,9 +264,6 @@ def _cookbook_parser(
     loaded: Any, args: argparse.Namespace, name: str, collection_class: Any
 ) -> argparse.ArgumentParser | None:
     """The argument parser of the cookbook to re-run, to read its options; None if it can't be had."""
-    from spicerack import _runtime  # noqa: PLC0415 - the run layer, only to re-run
-    from spicerack._menu import CookbookItem  # noqa: PLC0415
-
     base_dirs = _runtime.activate_config_trees(loaded.config)
     spicerack = _runtime.build_accessor(loaded.config, base_dirs, dry_run=True, locks=False)
     try:

@@ -140,7 +140,7 @@ def _json_listing(args: argparse.Namespace, config: dict[str, Any], spicerack: "
 
     from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
     from spicerack._collection import CookbookCollection, CookbookError  # noqa: PLC0415 - only for the listing
-    from spicerack._listing_cache import cached_listing, default_cache_dir  # noqa: PLC0415
+    from spicerack._listing_cache import cached_listing, default_cache_dir  # noqa: PLC0415 - only for the listing
 
     base_dirs = _config.base_dirs(config)
     prefix = str(args.cookbook)
@@ -359,9 +359,9 @@ def _locks(args: argparse.Namespace, config: dict[str, Any]) -> int:
 
 
 def _local_locks() -> list["KeyLocks"]:
-    from urllib.parse import unquote  # noqa: PLC0415
+    from urllib.parse import unquote  # noqa: PLC0415 - only for the locks view
 
-    from spicerack.locking import ALLOWED_PREFIXES, LocalLock  # noqa: PLC0415
+    from spicerack.locking import ALLOWED_PREFIXES, LocalLock  # noqa: PLC0415 - only for the locks view
 
     held = []
     for prefix in ALLOWED_PREFIXES:
@@ -383,7 +383,7 @@ def _etcd_locks(config_file: Path) -> list["KeyLocks"]:
         spicerack.locking.LockError: if etcd can't be reached or answers what isn't locks.
 
     """
-    from spicerack import locking  # noqa: PLC0415
+    from spicerack import locking  # noqa: PLC0415 - only for the locks view
 
     etcd = locking.etcd
     settings, source = locking.load_etcd_config(config_file)
@@ -415,7 +415,7 @@ def _etcd_locks(config_file: Path) -> list["KeyLocks"]:
 
 def _one_line(error: Exception) -> str:
     """The gist of an etcd client error: urllib3's messages are long and nested."""
-    import re  # noqa: PLC0415
+    import re  # noqa: PLC0415 - only when etcd fails
 
     text = " ".join(str(getattr(error, "cause", None) or error).split()) or type(error).__name__
     if "timed out" in text.lower():

@@ -275,7 +275,10 @@ def note_parser(parser: Any) -> None:
     if not _running or config is None:
         return
     record = _running[-1]
-    record.args = redact_args(record.raw_args, config.secret_options, parser, config.secret_words)
+    try:
+        record.args = redact_args(record.raw_args, config.secret_options, parser, config.secret_words)
+    except Exception:  # a parser that isn't argparse's: the names of the options still hide their values
+        logger.debug("Unable to read the options of the argument parser %r", parser, exc_info=True)
 
 
 def shown_args(args: Sequence[str]) -> list[str]:
@@ -360,7 +363,7 @@ def append(
 
     """
     import fcntl  # noqa: PLC0415 - not loaded by listings
-    import json  # noqa: PLC0415
+    import json  # noqa: PLC0415 - not loaded by listings
 
     line = (json.dumps(entry, separators=(",", ":"), default=str) + "\n").encode("utf-8")
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)

@@ -361,6 +361,7 @@ class CookbookItem(BaseItem):
 
         parser.prog = f"cookbook [GLOBAL_ARGS] {self.full_name}"
         parser.epilog = f"Cookbook owner team: {self.owner_team}"
+        _journal.note_parser(parser)  # before parsing: its short aliases and secret arguments are hidden everywhere
         code, args = self._safe_call(
             parser.parse_args,
             (self.args,),

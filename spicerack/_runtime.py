@@ -9,7 +9,8 @@ harness (:py:mod:`spicerack.testing`) are front doors on top of these steps, in 
 3. :py:func:`build_accessor`: the :py:class:`spicerack.Spicerack` accessor from ``instance_params``, with the run's
    hooks (:py:class:`spicerack._hooks.RunHooks`);
 4. :py:func:`collect` and :py:func:`find_item`: the cookbooks, and the one to run;
-5. :py:func:`start_logging`: the run's log files, IRC/SAL relay and journal;
+5. :py:func:`start_logging`: the run's log files, IRC/SAL relay and journal (4 and 5 together:
+   :py:func:`prepare_named`);
 6. :py:func:`run_item`: the run itself, its outcome the exit code.
 
 No argument parsing, no printing, no exit here: a step that fails raises :py:class:`RunError` with the one line to
@@ -214,6 +215,34 @@ def build_accessor(
     return accessor
 
 
+def locks_off(config: dict[str, Any]) -> bool:
+    """Whether the configuration says nothing of locks: no ``etcd_config`` at all (``null`` means local locks)."""
+    params = config.get("instance_params") or {}
+    return isinstance(params, dict) and "etcd_config" not in params
+
+
+class LocksOffWarning(RunHooks):
+    """The hooks of a run without distributed locks: a cookbook that limits its concurrent runs is warned about."""
+
+    def __init__(self, config_path: str | None) -> None:
+        """Name the configuration file in the warning."""
+        self.config_path = config_path or "the configuration"
+        self.warned = False
+
+    def runner(self, runner: Any, name: str) -> Any:
+        """Warn, once, that the runner's limit of concurrent runs is not enforced."""
+        limit = getattr(runner, "max_concurrency", None)
+        if not self.warned and isinstance(limit, int) and limit < cookbook.CookbookRunnerBase.max_concurrency:
+            self.warned = True
+            logger.warning(
+                "Distributed locks are off: no etcd_config in %s, the limit of %d concurrent runs of %s is not kept",
+                self.config_path,
+                limit,
+                name,
+            )
+        return runner
+
+
 def _import_extender_class(dotted_name: str) -> type[SpicerackExtenderBase]:
     """Import the ``extender_class`` of the configuration.
 
@@ -265,7 +294,7 @@ def all_names(collection: CookbookCollection) -> list[str]:
     """The full names of every cookbook and group of the trees of a collection (all of them are imported)."""
     everything = type(collection)(base_dirs=_base_dirs_of(collection), args=(), spicerack=collection.spicerack)
     names: list[str] = []
-    pending: list[BaseItem] = [everything.menu]
+    pending: list[BaseItem] = list(everything.menu.items.values())  # not the root: it has no name to type
     while pending:
         item = pending.pop()
         if item.full_name:
@@ -315,9 +344,6 @@ def start_logging(
             f"{logs_path}: {e.strerror or e}"
         ) from None
     _journal.activate(logs_dir, config, loaded.path, rerun_of=rerun_of)
-    logger.debug("Configuration file: %s", loaded.path or "none, the embedded default")
-    if locks and (config.get("instance_params") or {}).get("etcd_config", "") == "":  # null: local locks
-        logger.warning("Distributed locks are off: no etcd_config in %s", loaded.path or "the configuration")
 
 
 def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
@@ -353,13 +379,26 @@ def check_run_settings(config: dict[str, Any], *, locks: bool = True) -> None:
             raise RunError(f"Invalid key `instance_params.etcd_config` in the configuration file: {e}") from None
 
 
-def log_start(name: str, args: Sequence[str]) -> None:
-    """Log at DEBUG the cookbook and its arguments, the values of the secret ones hidden.
+def log_settings(loaded: LoadedConfig, *, locks: bool = True) -> None:
+    """Log, in the log files only, the configuration file of the run and whether it has distributed locks.
+
+    Both lines are DEBUG, so that the log files hold them until the run starts: ``--help`` and refused arguments
+    leave no file, and a file that cannot be written stops the run with its own error.
+    """
+    logger.debug("Configuration file: %s", loaded.path or "none, the embedded default", extra=_log.FILE_ONLY)
+    if locks and locks_off(loaded.config):
+        logger.debug(
+            "Distributed locks are off: no etcd_config in %s", loaded.path or "the configuration", extra=_log.FILE_ONLY
+        )
+
+
+def shown_args(args: Sequence[str]) -> _redact.Deferred:
+    """The cookbook's arguments for the ``Executing cookbook`` DEBUG line, the values of the secret ones hidden.
 
     The log files write the line once the cookbook's parser is known to the journal, so that the short aliases of
     its secret options are hidden too.
     """
-    logger.debug("Executing cookbook %s with args: %s", name, _redact.Deferred(lambda: _journal.shown_args(args)))
+    return _redact.Deferred(lambda: _journal.shown_args(args))
 
 
 def run_item(item: BaseItem) -> int:
@@ -368,7 +407,7 @@ def run_item(item: BaseItem) -> int:
         return item.run()
 
 
-def run_named(
+def prepare_named(
     loaded: LoadedConfig,
     spicerack: Spicerack,
     base_dirs: list[Path],
@@ -378,8 +417,8 @@ def run_named(
     locks: bool = True,
     collection_class: type[CookbookCollection] = CookbookCollection,
     rerun_of: str | None = None,
-) -> int:
-    """Find the cookbook or group of that name, set up its logs and journal and run it: the steps 4 to 6.
+) -> BaseItem:
+    """Find the cookbook or group of that name and set up its logs and journal: the steps 4 and 5.
 
     Arguments:
         loaded: the configuration.
@@ -392,7 +431,7 @@ def run_named(
         rerun_of: the run ID this run re-runs, for its journal entry.
 
     Returns:
-        The exit code of the run.
+        The item to give to :py:func:`run_item`.
 
     Raises:
         spicerack._runtime.RunError: if a step before the run fails.
@@ -401,5 +440,4 @@ def run_named(
     collection = collect(base_dirs, spicerack, path_filter=name, args=args, collection_class=collection_class)
     item = find_item(collection, name)
     start_logging(item, loaded, spicerack, locks=locks, rerun_of=rerun_of)
-    log_start(name, args)
-    return run_item(item)
+    return item

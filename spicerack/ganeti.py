@@ -467,7 +467,7 @@ def _net_options(net: str | IPv4Address, ip6: IPv6Address) -> tuple[str, str]:
 def _netbox_get(endpoint: Any, what: str, **filters: str) -> Any:
     """Return the Netbox object matching ``filters`` (or None), turning Netbox's errors into GanetiError."""
     # pynetbox is already loaded by the Netbox client; no stubs for it.
-    from pynetbox import ContentError, RequestError  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+    from pynetbox import ContentError, RequestError  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415 - only for Netbox lookups
 
     try:
         return endpoint.get(**filters)

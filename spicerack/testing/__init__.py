@@ -19,7 +19,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spicerack.testing._fleet import Fleet, FleetError, HttpReply, Outcome, RemoteCall, Reply
+    from spicerack.testing._calls import Outcome, RemoteCall
+    from spicerack.testing._fleet import Fleet, FleetError, HttpReply, Reply
     from spicerack.testing._plan import NORMALIZERS, Action, Plan
     from spicerack.testing._run import (
         DEFAULT_CONFIG,
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from spicerack.testing._snapshot import PlanMismatchError, check_snapshot
 
 _EXPORTS = {
-    "_fleet": ("Fleet", "FleetError", "HttpReply", "Outcome", "RemoteCall", "Reply"),
+    "_calls": ("Outcome", "RemoteCall"),
+    "_fleet": ("Fleet", "FleetError", "HttpReply", "Reply"),
     "_plan": ("NORMALIZERS", "Action", "Plan"),
     "_run": (
         "DEFAULT_CONFIG",

@@ -22,6 +22,7 @@ from cumin import NodeSet
 from cumin.transports import Command, HostState, Target
 
 from spicerack.remote import REBOOT_COMMAND, UPTIME_COMMAND, RemoteError
+from spicerack.testing._calls import Outcome, RemoteCall, command_succeeded
 from spicerack.testing._exchanges import ExchangeError, ExchangeStore
 
 if TYPE_CHECKING:
@@ -69,15 +70,6 @@ class Reply:
         if isinstance(self.command, str):
             return self.command in candidates
         return any(self.command.fullmatch(candidate) for candidate in candidates)
-
-
-@dataclass
-class Outcome:
-    """What one command did on one host."""
-
-    exit_code: int | None
-    output: str
-    timed_out: bool = False
 
 
 @dataclass
@@ -476,51 +468,6 @@ class RunState:
     conftool_installed: bool = False
 
 
-@dataclass
-class RemoteCall:
-    """One call of cumin for a set of hosts: filled when the worker is set up, then when (if) it executes."""
-
-    hosts: NodeSet
-    batch_size: int
-    batch_sleep: float
-    commands: list[Command] = field(default_factory=list)
-    mode: str = ""
-    success_threshold: float = 1.0
-    executed: bool = False
-    return_code: int | None = None
-    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
-    """Per host, the outcome of each command that ran on it."""
-
-    @property
-    def failed_hosts(self) -> NodeSet:
-        """The hosts on which a command failed or timed out."""
-        return NodeSet.fromlist(
-            [host for host, outcomes in self.outcomes.items() if _host_state(self, outcomes) in ("failed", "timeout")]
-        )
-
-    def host_state(self, host: str) -> str:
-        """``ok``, ``failed``, ``timeout`` or ``stopped`` (not all commands ran) for a host, else ``pending``."""
-        if host not in self.outcomes:
-            return "pending"
-        return _host_state(self, self.outcomes[host])
-
-
-def _host_state(call: RemoteCall, outcomes: list[Outcome]) -> str:
-    if outcomes and outcomes[-1].timed_out:
-        return "timeout"
-    if outcomes and not _is_ok(call.commands[len(outcomes) - 1], outcomes[-1]):
-        return "failed"
-    if len(outcomes) < len(call.commands):
-        return "stopped"  # the execution stopped before the next command (sync mode, below the threshold)
-    return "ok"
-
-
-def _is_ok(command: Command, outcome: Outcome) -> bool:
-    if outcome.timed_out:
-        return False
-    return not command.ok_codes or outcome.exit_code in command.ok_codes
-
-
 class _HostResult:
     """The part of cumin's per-host results that Spicerack reads: the final state."""
 
@@ -613,7 +560,7 @@ class FleetWorker:
     def _run_on(self, host: str, command: Command) -> bool:
         outcome = self._state.fleet.run(host, command)
         self.call.outcomes.setdefault(host, []).append(outcome)
-        return _is_ok(command, outcome)
+        return command_succeeded(command, outcome)
 
     def _run_sync(self) -> None:
         alive = list(self.call.hosts)

@@ -17,7 +17,7 @@ from cumin import NodeSet, transport
 from cumin.transports import Command, HostState
 
 from spicerack._names import irc_logger_name, sal_logger_name
-from spicerack.testing._fleet import Outcome, RemoteCall
+from spicerack.testing._calls import Outcome, RemoteCall
 from spicerack.testing._plan import Recorder
 from spicerack.testing._run import (
     Prompts,

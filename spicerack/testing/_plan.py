@@ -13,7 +13,7 @@ from cumin import NodeSet
 if TYPE_CHECKING:
     from cumin.transports import Command
 
-    from spicerack.testing._fleet import RemoteCall
+    from spicerack.testing._calls import RemoteCall
 
 NORMALIZERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?"), "<datetime>"),

@@ -355,7 +355,7 @@ def _install_conftool(state: RunState) -> None:
         return
     from conftool import audit, backend  # noqa: PLC0415 - conftool is slow to import: only for runs that use it
 
-    from spicerack.testing._conftool import FleetConftoolDriver  # noqa: PLC0415
+    from spicerack.testing._conftool import FleetConftoolDriver  # noqa: PLC0415 - it imports conftool
 
     def init(self: backend.Backend, config: Any) -> None:
         self.config = config
@@ -452,11 +452,11 @@ def _isolation(
 def _dns_answers(recorder: Recorder, fleet: Fleet) -> AbstractContextManager[Any]:
     """Answer dnspython's lookups from the fleet's records (names not described do not exist)."""
     import dns.message  # noqa: PLC0415 - dnspython, only to run
-    import dns.name  # noqa: PLC0415
-    import dns.rdataclass  # noqa: PLC0415
-    import dns.rdatatype  # noqa: PLC0415
-    import dns.resolver  # noqa: PLC0415
-    import dns.rrset  # noqa: PLC0415
+    import dns.name  # noqa: PLC0415 - dnspython, only to run
+    import dns.rdataclass  # noqa: PLC0415 - dnspython, only to run
+    import dns.rdatatype  # noqa: PLC0415 - dnspython, only to run
+    import dns.resolver  # noqa: PLC0415 - dnspython, only to run
+    import dns.rrset  # noqa: PLC0415 - dnspython, only to run
 
     def resolve(_resolver: Any, qname: Any, rdtype: Any = "A", *_args: Any, **_kwargs: Any) -> dns.resolver.Answer:
         name = dns.name.from_text(str(qname)) if not isinstance(qname, dns.name.Name) else qname
@@ -508,7 +508,7 @@ def record_intent(recorder: Recorder, record: logging.LogRecord) -> None:
         method, url = str(args[0]).upper(), str(args[1])
         recorder.add("http", f"{method} {url} -> skipped (DRY-RUN)", method=method, url=url, status=None, body=None)
     elif message == "%s: %s -> %s" and args and str(args[0]).startswith("Skipping conftool update"):
-        from spicerack.testing._conftool import format_values  # noqa: PLC0415
+        from spicerack.testing._conftool import format_values  # noqa: PLC0415 - it imports conftool
 
         key, changed = str(getattr(args[1], "key", args[1])), dict(cast("dict[str, Any]", args[2]))
         recorder.add("conftool", f"{key} {format_values(changed)} -> skipped (DRY-RUN)", key=key, value=changed)

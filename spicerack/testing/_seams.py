@@ -201,9 +201,9 @@ def _requests_recorder(store: ExchangeStore) -> list[Any]:
 
 def _requests_replayer(store: ExchangeStore) -> list[Any]:
     import requests  # noqa: PLC0415 - only when replaying HTTP
-    from requests.adapters import HTTPAdapter  # noqa: PLC0415
-    from requests.structures import CaseInsensitiveDict  # noqa: PLC0415
-    from requests.utils import get_encoding_from_headers  # noqa: PLC0415
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415 - only when replaying HTTP
+    from requests.structures import CaseInsensitiveDict  # noqa: PLC0415 - only when replaying HTTP
+    from requests.utils import get_encoding_from_headers  # noqa: PLC0415 - only when replaying HTTP
 
     def send(adapter: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
         recorded = store.answer("http", _http_request(str(request.method), str(request.url), request.body))
@@ -331,11 +331,11 @@ def _dns_recorder(store: ExchangeStore) -> list[Any]:
 
 def _dns_replayer(store: ExchangeStore) -> list[Any]:
     import dns.message  # noqa: PLC0415 - only when replaying DNS
-    import dns.name  # noqa: PLC0415
-    import dns.rdata  # noqa: PLC0415
-    import dns.rdataclass  # noqa: PLC0415
-    import dns.rdatatype  # noqa: PLC0415
-    import dns.resolver  # noqa: PLC0415
+    import dns.name  # noqa: PLC0415 - only when replaying DNS
+    import dns.rdata  # noqa: PLC0415 - only when replaying DNS
+    import dns.rdataclass  # noqa: PLC0415 - only when replaying DNS
+    import dns.rdatatype  # noqa: PLC0415 - only when replaying DNS
+    import dns.resolver  # noqa: PLC0415 - only when replaying DNS
 
     def resolve(resolver: Any, qname: Any, rdtype: Any = "A", *args: Any, **kwargs: Any) -> Any:
         key = _dns_request(qname, rdtype)
@@ -483,7 +483,7 @@ def _mysql_result(result: Any) -> dict[str, Any]:
 
 def _mysql_replayer(store: ExchangeStore) -> list[Any]:
     from pymysql.connections import Connection  # noqa: PLC0415 - only when replaying MySQL
-    from pymysql.constants import SERVER_STATUS  # noqa: PLC0415
+    from pymysql.constants import SERVER_STATUS  # noqa: PLC0415 - only when replaying MySQL
 
     def connect(connection: Any, *args: Any, **kwargs: Any) -> None:
         store.answer("mysql", _mysql_connect_request(connection))
@@ -607,7 +607,7 @@ def _cumin_recorder(store: ExchangeStore) -> list[Any]:
 
 def _cumin_replayer(store: ExchangeStore) -> list[Any]:
     from cumin import NodeSet  # noqa: PLC0415 - only when replaying cumin
-    from cumin.query import Query  # noqa: PLC0415
+    from cumin.query import Query  # noqa: PLC0415 - only when replaying cumin
 
     def execute(_query: Query, query_string: str) -> Any:
         return NodeSet(store.answer("cumin", {"query": query_string})["hosts"] or "")

@@ -3,7 +3,7 @@
 Usage::
 
     cookbook --plan [--json] [GLOBAL OPTIONS] COOKBOOK [COOKBOOK_ARGS]
-    python -m spicerack.testing.plan [--json] [GLOBAL OPTIONS] COOKBOOK [COOKBOOK_ARGS]
+    python -m spicerack.testing.plan [--json] [-c CONFIG_FILE] [-v] [--no-locks] COOKBOOK [COOKBOOK_ARGS]
 
 The cookbook runs exactly as ``cookbook --dry-run ...`` runs it (the same configuration, hosts and services, its
 usual output), and the plan of what it did and would have done follows, as text (one line per action, see
@@ -11,6 +11,7 @@ usual output), and the plan of what it did and would have done follows, as text 
 (:py:mod:`spicerack._runtime`) with the recording hooks of :py:mod:`spicerack.testing._live`.
 """
 
+import argparse
 import json
 import logging
 import sys
@@ -20,6 +21,7 @@ from spicerack import _runtime
 from spicerack.testing._live import recording
 from spicerack.testing._run import RecordingHooks
 
+logger = logging.getLogger("spicerack._cookbook")  # the run's lines, as the cookbook command logs them
 PLAN_HEADER = "----- PLAN -----"
 """The line printed before the plan, after the run's own output."""
 
@@ -50,10 +52,13 @@ def run_plan(
             spicerack = _runtime.build_accessor(
                 loaded.config, base_dirs, verbose=verbose, dry_run=True, locks=locks, hooks=RecordingHooks(recorder)
             )
-            exit_code = _runtime.run_named(loaded, spicerack, base_dirs, name, args, locks=locks)
+            item = _runtime.prepare_named(loaded, spicerack, base_dirs, name, args, locks=locks)
+            logger.debug("Executing cookbook %s with args: %s", name, _runtime.shown_args(args))
+            _runtime.log_settings(loaded, locks=locks)
+            exit_code = _runtime.run_item(item)
         except _runtime.RunError as e:
             if e.logged:
-                logging.getLogger("spicerack._cookbook").error(e)
+                logger.error(e)
             else:
                 print(e, file=sys.stderr)
             exit_code = e.exit_code
@@ -68,17 +73,39 @@ def run_plan(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m spicerack.testing.plan``: the same as ``cookbook --plan`` with these arguments.
+    """``python -m spicerack.testing.plan``: what ``cookbook --plan`` does, with the global options a plan uses.
 
     Arguments:
-        argv: ``[--json]`` then the arguments of the ``cookbook`` command, those of the process by default.
+        argv: ``[--json] [-c CONFIG_FILE] [-v] [--no-locks] COOKBOOK [COOKBOOK_ARGS]``, those of the process by
+            default.
 
     """
-    from spicerack import _cookbook  # noqa: PLC0415 - the command line, only when run as a program
+    args = _parser().parse_args(argv)
+    try:
+        loaded = _runtime.load_config(args.config_file, for_run=True)
+    except _runtime.RunError as e:
+        print(e, file=sys.stderr)
+        return e.exit_code
+    for warning in loaded.warnings:
+        print(f"cookbook: warning: {warning}", file=sys.stderr)
+    return run_plan(
+        loaded, args.cookbook, args.cookbook_args, as_json=args.json, verbose=args.verbose, locks=not args.no_locks
+    )
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    code = _cookbook.main(["--plan", *args])
-    return 0 if code is None else int(code)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m spicerack.testing.plan",
+        description="Run a cookbook in DRY-RUN with the real configuration, then print the plan of what it did.",
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("-c", "--config-file", help="the configuration file (default: as the cookbook command)")
+    parser.add_argument("-d", "--dry-run", action="store_true", help="accepted: a plan always runs in DRY-RUN")
+    parser.add_argument("-v", "--verbose", action="store_true", help="as cookbook --verbose")
+    parser.add_argument("--no-locks", action="store_true", help="as cookbook --no-locks")
+    parser.add_argument("cookbook", help="the cookbook to run, as the cookbook command names it")
+    parser.add_argument("cookbook_args", nargs=argparse.REMAINDER, help="its arguments")
+    return parser
 
 
 if __name__ == "__main__":

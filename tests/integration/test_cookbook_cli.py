@@ -288,7 +288,8 @@ def test_valid_task_and_reason_reach_the_cookbook(env):
 def test_a_directory_path_is_not_a_cookbook(env):
     result = env.run("group1/passing")
     assert result.returncode == 98
-    assert result.stderr.endswith("Unable to find cookbook group1/passing\n")
+    assert "Unable to find cookbook group1/passing\n" in result.stderr
+    assert result.stderr.endswith("not file paths: did you mean group1.passing?\n")  # a hint after the error
 
 
 def test_a_file_path_is_converted_to_the_dotted_name(env):
@@ -361,9 +362,17 @@ def test_log_files_name_the_logger_and_hold_the_stats_line(noisy_env):
         line_start + r"\[DEBUG spicerack\._cookbook:\d+ in main\] Executing cookbook grp\.boom .*", extended[0]
     )
     assert re.fullmatch(
-        line_start + r"\[INFO spicerack_sal_announce:\d+ in log_task_start\] START - Cookbook grp\.boom", extended[1]
+        line_start + r"\[DEBUG spicerack\._cookbook:\d+ in log_settings\] Configuration file: .*config\.yaml",
+        extended[1],
     )
-    assert re.fullmatch(line_start + r"\[DEBUG cookbooks\.grp\.boom:5 in run\] debug line", extended[2])
+    assert re.fullmatch(
+        line_start + r"\[DEBUG spicerack\._cookbook:\d+ in log_settings\] Distributed locks are off: no etcd_config .*",
+        extended[2],
+    )
+    assert re.fullmatch(
+        line_start + r"\[INFO spicerack_sal_announce:\d+ in log_task_start\] START - Cookbook grp\.boom", extended[3]
+    )
+    assert re.fullmatch(line_start + r"\[DEBUG cookbooks\.grp\.boom:5 in run\] debug line", extended[4])
     assert any(
         re.fullmatch(
             line_start + r"\[DEBUG spicerack\._menu:\d+ in run\] __COOKBOOK_STATS__:name=grp\.boom,exit_code=99,"

@@ -121,6 +121,59 @@ def run(args, spicerack):
     spicerack.sal_logger.info("still here")
     return 0
 ''',
+    "rel/slow_start.py": '''"""Waits in argument_parser() or get_runner(), as $SLOW_IN says, once it wrote $READY."""
+import os
+import time
+from pathlib import Path
+
+from spicerack.cookbook import CookbookBase, CookbookRunnerBase
+
+
+def wait_in(place):
+    if os.environ.get("SLOW_IN") == place:
+        Path(os.environ["READY"]).write_text(place)
+        time.sleep(60)
+
+
+class Runner(CookbookRunnerBase):
+    def run(self):
+        return 0
+
+
+class SlowStart(CookbookBase):
+    def argument_parser(self):
+        wait_in("argument_parser")
+        return super().argument_parser()
+
+    def get_runner(self, args):
+        wait_in("get_runner")
+        return Runner()
+''',
+    "rel/no_runner.py": '''"""Its get_runner() returns what $RUNNER says instead of a runner."""
+import os
+
+from spicerack.cookbook import CookbookBase
+
+
+class NoRunner(CookbookBase):
+    def get_runner(self, args):
+        return eval(os.environ.get("RUNNER", "None"))
+''',
+    "rel/secret.py": '''"""Takes a password."""
+import argparse
+
+
+def argument_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-p", "--password")
+    parser.add_argument("--db-pw")
+    parser.add_argument("host")
+    return parser
+
+
+def run(args, spicerack):
+    return 0
+''',
     "rel/chatty.py": '''"""Logs many IRC messages."""
 def run(args, spicerack):
     for number in range(60):
@@ -461,8 +514,10 @@ def test_an_unusable_etcd_config_is_a_configuration_error(env: Env, content: str
 def test_a_very_long_cookbook_name_is_not_found(env: Env, name: str) -> None:
     result = env.run(name)
     assert result.returncode == 98
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("Unable to find cookbook ")
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Unable to find cookbook ")
+    hints = ["Cookbook names are dotted and relative to the cookbooks/ directory of the tree, not file paths"]
+    assert lines[1:] == (hints if "/" in name else [])
 
 
 def test_a_listing_filter_matching_nothing_says_so_on_stderr_only(env: Env) -> None:
@@ -618,3 +673,67 @@ def test_a_multi_line_message_cannot_forge_a_record_in_the_log_files(env: Env) -
         assert [line for line in records if "END (" in line] == [
             next(line for line in lines if "END (FAIL) - Cookbook rel.forge (exit_code=99)" in line)
         ]
+
+
+# --- before the run starts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("place", ["argument_parser", "get_runner"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_before_the_run_starts_is_exit_97_in_one_line(env: Env, place: str, signum: signal.Signals) -> None:
+    ready = env.root / "ready"
+    env.environ.update(SLOW_IN=place, READY=str(ready))
+    process = start(env, "rel.slow_start")
+    try:
+        wait_until(ready.exists, timeout=60, what=f"the cookbook in {place}()")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)  # it sleeps 60 s otherwise
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 97
+    interruption = "Ctrl+c pressed" if signum == signal.SIGINT else f"Received {signum.name}"
+    assert stderr == f"Cookbook rel.slow_start not run: {interruption} before it started\n"
+
+
+@pytest.mark.parametrize("runner", ["None", "42", "object()"])
+def test_get_runner_returning_no_runner_is_exit_94_in_one_line(env: Env, runner: str) -> None:
+    env.environ["RUNNER"] = runner
+    result = env.run("rel.no_runner")
+    assert result.returncode == 94
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Cookbook rel.no_runner: get_runner() returned ")
+    assert lines[0].endswith(" instead of a runner (a spicerack.cookbook.CookbookRunnerBase)")
+
+
+def test_a_stray_argcomplete_variable_runs_the_cookbook(env: Env) -> None:
+    """No completion request without COMP_LINE: the cookbook runs as if the variable were not there."""
+    env.environ.update(_ARGCOMPLETE="1")
+    result = env.run("rel.passing")
+    assert result.returncode == 0, result.stderr
+    assert "END (PASS) - Cookbook rel.passing (exit_code=0)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--password", "hunter2PW", "host1"],
+        ["--password=hunter2PW", "host1"],
+        ["-p", "hunter2PW", "host1"],
+        ["-phunter2PW", "host1"],
+        ["--db-pw", "hunter2PW", "host1"],
+    ],
+)
+def test_no_value_of_a_secret_argument_is_in_any_file(env: Env, args: list[str]) -> None:
+    result = env.run("rel.secret", *args)
+    assert result.returncode == 0, result.stderr
+    extended = env.log("rel", "secret", extended=True)
+    executing = [line for line in extended.splitlines() if "Executing cookbook rel.secret with args: " in line]
+    assert len(executing) == 1
+    assert "host1" in executing[0]
+    files = [path for path in env.logs.rglob("*") if path.is_file()]
+    assert files
+    assert [path for path in files if b"hunter2PW" in path.read_bytes()] == []

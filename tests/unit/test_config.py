@@ -87,9 +87,22 @@ def test_validate_warns_about_an_unknown_key_naming_the_nearest_known_one(base_d
 
 
 def test_validate_warns_about_a_base_directory_without_cookbooks(tmp_path):
-    (warning,) = _config.validate({"cookbooks_base_dirs": [str(tmp_path)], "logs_base_dir": "/l"}, "/c.yaml")
-    assert f"The base directory {tmp_path} of `cookbooks_base_dirs`" in warning
+    (tmp_path / "tree" / "cookbooks").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    config = {"cookbooks_base_dirs": [str(tmp_path / "tree"), str(tmp_path / "empty")], "logs_base_dir": "/l"}
+    (warning,) = _config.validate(config, "/c.yaml")
+    assert f"The base directory {tmp_path / 'empty'} of `cookbooks_base_dirs`" in warning
     assert "/c.yaml" in warning
+
+
+def test_validate_leaves_trees_without_any_cookbooks_to_the_collection_error(tmp_path):
+    assert _config.validate({"cookbooks_base_dirs": [str(tmp_path)], "logs_base_dir": "/l"}, "/c.yaml") == []
+
+
+def test_validate_requires_logs_base_dir_only_for_runs(tmp_path):
+    assert _config.validate({"cookbooks_base_dirs": [str(tmp_path)]}, "/c.yaml", require_logs=False) == []
+    with pytest.raises(ConfigError, match="Missing key `logs_base_dir`"):
+        _config.validate({"cookbooks_base_dirs": [str(tmp_path)]}, "/c.yaml")
 
 
 @pytest.mark.parametrize(
