@@ -7,6 +7,7 @@ import pytest
 
 from spicerack import _extra_runs, _journal
 from spicerack.remote import Remote, RemoteExecutionError
+from tests.integration.test_cookbook_cli import COOKBOOK, Env, write_tree
 
 FIVE = "test-host[01-05]"
 FAILING = ("test-host02", "test-host04")
@@ -94,3 +95,73 @@ def test_dry_run_records_what_would_have_run(ssh_fleet, journal):
     assert (execution["executed"], execution["commands"], execution["not_run"]) == (False, ["reboot"], FIVE)
     with pytest.raises(_extra_runs.RunExtraError, match="executed no remote command"):
         _extra_runs.failed_hosts(journal, entry(journal)["run_id"])
+
+
+# --- the cookbook command: a real run, then --failed-hosts, --history RUN_ID and --rerun ----------------------
+
+ROLL = f'''"""Runs a command failing on two of five hosts."""
+import argparse
+
+
+def argument_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db-password")
+    parser.add_argument("query")
+    return parser
+
+
+def run(args, spicerack):
+    hosts = spicerack.remote().query(args.query)
+    hosts.run_sync({COMMAND!r}, print_output=False, print_progress_bars=False)
+    return 0
+'''
+
+
+@pytest.fixture
+def cli(ssh_fleet, tmp_path):
+    env = Env(tmp_path)
+    tree = write_tree(tmp_path / "tree", {"fleet/__init__.py": "", "fleet/roll.py": ROLL})
+    env.write_config([tree], instance_params={"cumin_config": str(ssh_fleet.cumin_config), "etcd_config": None})
+    return env
+
+
+def test_the_cookbook_command_shows_and_reruns_the_failed_hosts_of_a_run(cli):
+    import pexpect
+
+    result = cli.run("fleet.roll", "--db-password", "hunter2PW", f"D{{{FIVE}}}")
+    assert result.returncode == 99, result.stderr
+    (first,) = [json.loads(line) for line in (cli.logs / "journal.jsonl").read_text().splitlines()]
+    run_id = first["run_id"]
+
+    failed = cli.run("--failed-hosts", run_id)
+    assert (failed.returncode, failed.stdout) == (0, "test-host[02,04]\n")
+    query = cli.run("--failed-hosts", run_id[:8], "--only", "failed", "--query")
+    assert query.stdout == "D{test-host[02,04]}\n"
+    shown = cli.run("--history", run_id)
+    assert "failed (3) test-host[02,04]" in shown.stdout
+    assert cli.run("--failed-hosts", "0123456789ab").returncode == 1
+
+    child = pexpect.spawn(
+        str(COOKBOOK),
+        ["-c", str(cli.config), "--rerun", run_id, "--", "D{test-host[02,04]}"],
+        env=cli.environ,
+        encoding="utf-8",
+        timeout=120,
+    )
+    try:
+        child.expect_exact("D{test-host[02,04]}")
+        child.expect("proceed")
+        child.sendline("go")
+        child.expect("db-password")  # the secret value was never stored: it is asked again
+        child.sendline("hunter2PW")
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
+    assert child.exitstatus == 99
+    entries = [json.loads(line) for line in (cli.logs / "journal.jsonl").read_text().splitlines()]
+    assert entries[-1]["rerun_of"] == run_id
+    assert entries[-1]["executions"][0]["hosts"] == "test-host[02,04]"
+    assert entries[-1]["executions"][0]["failed"] == {"3": "test-host[02,04]"}
+    assert [path for path in cli.logs.rglob("*") if path.is_file() and b"hunter2PW" in path.read_bytes()] == []
