@@ -174,6 +174,31 @@ def argument_parser():
 def run(args, spicerack):
     return 0
 ''',
+    "rel/slow_rollback.py": '''"""Waits in run() once it wrote $READY; its rollback takes 3 s, marking $ROLLBACK."""
+import os
+import time
+from pathlib import Path
+
+from spicerack.cookbook import CookbookBase, CookbookRunnerBase
+
+
+class Runner(CookbookRunnerBase):
+    def run(self):
+        Path(os.environ["READY"]).write_text("run")
+        time.sleep(60)
+        return 0
+
+    def rollback(self):
+        marks = Path(os.environ["ROLLBACK"])
+        marks.write_text("started\\n")
+        time.sleep(3)
+        marks.write_text("started\\ndone\\n")
+
+
+class SlowRollback(CookbookBase):
+    def get_runner(self, args):
+        return Runner()
+''',
     "rel/chatty.py": '''"""Logs many IRC messages."""
 def run(args, spicerack):
     for number in range(60):
@@ -737,3 +762,23 @@ def test_no_value_of_a_secret_argument_is_in_any_file(env: Env, args: list[str])
     files = [path for path in env.logs.rglob("*") if path.is_file()]
     assert files
     assert [path for path in files if b"hunter2PW" in path.read_bytes()] == []
+
+
+def test_a_second_signal_during_the_rollback_lets_the_cleanup_finish_and_exits_97(env: Env) -> None:
+    ready, rollback = env.root / "ready", env.root / "rollback"
+    env.environ.update(READY=str(ready), ROLLBACK=str(rollback))
+    process = start(env, "rel.slow_rollback")
+    try:
+        wait_until(ready.exists, timeout=60, what="the cookbook's run()")
+        process.send_signal(signal.SIGTERM)
+        wait_until(rollback.exists, timeout=60, what="the cookbook's rollback()")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 97
+    assert rollback.read_text() == "started\ndone\n"
+    assert "Received SIGTERM again, finishing the cleanup first" in stderr
+    assert "END (ERROR) - Cookbook rel.slow_rollback (exit_code=97)" in stderr
