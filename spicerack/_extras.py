@@ -20,7 +20,7 @@ exit code 2 for a usage error, 1 for a failure.
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,24 +268,25 @@ def _journal_path(config: dict[str, Any]) -> Path:
 
 
 def _failed_hosts(args: argparse.Namespace, config: dict[str, Any]) -> int:
-    from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
-
-    try:
+    def produce(journal: Path) -> str:
         only = _extra_runs.parse_only(args.extra_only)
-        print(_extra_runs.failed_hosts(_journal_path(config), args.extra_failed_hosts, only, query=args.extra_query))
-    except _extra_runs.RunExtraError as e:
-        return _extra_runs.print_error(e)
-    except _config.ConfigError as e:
-        print(f"cookbook: {e}", file=sys.stderr)
-        return FAILURE
-    return 0
+        return _extra_runs.failed_hosts(journal, args.extra_failed_hosts, only, query=args.extra_query) + "\n"
+
+    return _print_of_one_run(config, produce)
 
 
 def _one_run(args: argparse.Namespace, config: dict[str, Any]) -> int:
+    return _print_of_one_run(
+        config, lambda journal: _extra_runs.show_run(journal, str(args.cookbook), as_json=args.extra_json)
+    )
+
+
+def _print_of_one_run(config: dict[str, Any], produce: Callable[[Path], str]) -> int:
+    """Print what ``produce(journal)`` says of one journaled run; each failure is one line and exit 1."""
     from spicerack import _config  # noqa: PLC0415 - the extra flags load what they use
 
     try:
-        print(_extra_runs.show_run(_journal_path(config), str(args.cookbook), as_json=args.extra_json), end="")
+        print(produce(_journal_path(config)), end="")
     except _extra_runs.RunExtraError as e:
         return _extra_runs.print_error(e)
     except _config.ConfigError as e:

@@ -1,7 +1,6 @@
 """Unit tests of the run's logging: console and files as the reference sets them up, file-only records."""
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,13 +10,7 @@ from spicerack import _log
 logger = logging.getLogger("spicerack.tests.log")
 
 
-@pytest.fixture(autouse=True)
-def clean_logging() -> Iterator[None]:
-    yield
-    for handler in list(_log.root_logger.handlers):
-        if type(handler).__name__ != "LogCaptureHandler":  # pytest's own
-            _log.root_logger.removeHandler(handler)
-            handler.close()
+pytestmark = pytest.mark.usefixtures("clean_log_handlers")
 
 
 @pytest.mark.parametrize("dry_run", [True, False])

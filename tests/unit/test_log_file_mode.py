@@ -10,14 +10,7 @@ import pytest
 
 from spicerack import _log
 
-
-@pytest.fixture(autouse=True)
-def clean_logging() -> Iterator[None]:
-    yield
-    for handler in list(_log.root_logger.handlers):
-        if type(handler).__name__ != "LogCaptureHandler":  # pytest's own
-            _log.root_logger.removeHandler(handler)
-            handler.close()
+pytestmark = pytest.mark.usefixtures("clean_log_handlers")
 
 
 @pytest.fixture
