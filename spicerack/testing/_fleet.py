@@ -94,7 +94,7 @@ class HttpReply:
 
 ICINGA_COMMAND_FILE = "/var/lib/icinga/rw/icinga.cmd"
 """The Icinga command file the simulated Icinga master reports."""
-_ICINGA_COMMAND_FILE_GREP = re.compile(r"grep -P '\^\\s\*command_file\\s\*=\.\+' \S+")
+_ICINGA_COMMAND_FILE_GREP = re.compile(r"grep -P '\^?\\s\*command_file\\s\*=\.\+' \S+")
 _ICINGA_STATUS = re.compile(r'\S*icinga-status -j.* "(?P<hosts>[^"]+)"')
 _ICINGA_EXTERNAL = re.compile(r"\[\d+\] ([A-Z_]+);([^;\"']+)")
 PHABRICATOR_URL = "https://phabricator.example.org/api/"

@@ -345,7 +345,7 @@ class TestClients:
         ]
         assert result.plan.of_kind("dry-run")[0].details.startswith("Would have created a silence for 0:30:00")
         status = '/usr/local/bin/icinga-status -j "web[1-2]"'
-        grep = r"grep -P '^\s*command_file\s*=.+' /etc/icinga/icinga.cfg"
+        grep = r"grep -P '\s*command_file\s*=.+' /etc/icinga/icinga.cfg"
         assert result.plan.commands(executed=True) == [grep, status, status]
 
     def test_api_error_500(self, tree, fleet):
