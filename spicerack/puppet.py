@@ -369,12 +369,7 @@ class PuppetHosts(RemoteHostsAdapter):
             spicerack.remote.RemoteExecutionError: if the setting cannot be read on any host.
 
         """
-        results = self._remote_hosts.run_sync(
-            f"puppet config --section {shlex.quote(section)} print {shlex.quote(config)}",
-            is_safe=True,
-            print_output=False,
-            print_progress_bars=False,
-        )
+        results = self._remote_hosts.run_sync(f"puppet config --section {section} print {config}")
         values: dict[str, str] = {}
         for nodeset, output in results:
             lines = output.message().decode().splitlines()
