@@ -325,10 +325,11 @@ class PuppetHosts(RemoteHostsAdapter):
         """Delete the agents' certificates and have them create a new certificate signing request (CSR).
 
         Returns:
-            The fingerprint of each host's new CSR, by host name; empty in DRY-RUN, where nothing is deleted.
+            The fingerprint of each host's new CSR, by host name.
 
         Raises:
-            spicerack.puppet.PuppetHostsError: if the fingerprint of some host's CSR cannot be found.
+            spicerack.puppet.PuppetHostsError: if the fingerprint of some host's CSR cannot be found (always in
+                DRY-RUN, where the agent that creates the CSRs is not run).
             spicerack.remote.RemoteExecutionError: if the certificates cannot be deleted.
 
         """
@@ -346,9 +347,6 @@ class PuppetHosts(RemoteHostsAdapter):
             if fingerprint:
                 logger.info("Generated CSR for host %s: %s", nodeset, fingerprint)
                 fingerprints.update(dict.fromkeys(nodeset, fingerprint))
-
-        if _is_dry_run(self._remote_hosts):
-            return fingerprints
 
         if len(fingerprints) != len(self):
             details = "\n".join(f"{nodeset}: {line}" for nodeset, line in errors)
