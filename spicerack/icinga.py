@@ -181,7 +181,7 @@ class CommandFile(str):
 
 def _read_command_file(icinga_host: RemoteHosts, config_file: str) -> str:
     """Return the value of the ``command_file`` directive in Icinga's configuration on the master."""
-    command = r"grep -P '^\s*command_file\s*=.+' " + shlex.quote(config_file)
+    command = r"grep -P '\s*command_file\s*=.+' " + config_file
     command_file = ""
     try:
         results = icinga_host.run_sync(command, is_safe=True, print_output=False, print_progress_bars=False)

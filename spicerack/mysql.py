@@ -174,7 +174,7 @@ class Instance:
             NotImplementedError: if ``host`` has more than one host.
 
         """
-        if len(host) != 1:
+        if len(host) > 1:
             raise NotImplementedError(f"Only single hosts are currently supported, got {len(host)}: {host}")
 
         self.host = host

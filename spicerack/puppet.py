@@ -325,10 +325,11 @@ class PuppetHosts(RemoteHostsAdapter):
         """Delete the agents' certificates and have them create a new certificate signing request (CSR).
 
         Returns:
-            The fingerprint of each host's new CSR, by host name; empty in DRY-RUN, where nothing is deleted.
+            The fingerprint of each host's new CSR, by host name.
 
         Raises:
-            spicerack.puppet.PuppetHostsError: if the fingerprint of some host's CSR cannot be found.
+            spicerack.puppet.PuppetHostsError: if the fingerprint of some host's CSR cannot be found (always in
+                DRY-RUN, where the agent that creates the CSRs is not run).
             spicerack.remote.RemoteExecutionError: if the certificates cannot be deleted.
 
         """
@@ -346,9 +347,6 @@ class PuppetHosts(RemoteHostsAdapter):
             if fingerprint:
                 logger.info("Generated CSR for host %s: %s", nodeset, fingerprint)
                 fingerprints.update(dict.fromkeys(nodeset, fingerprint))
-
-        if _is_dry_run(self._remote_hosts):
-            return fingerprints
 
         if len(fingerprints) != len(self):
             details = "\n".join(f"{nodeset}: {line}" for nodeset, line in errors)
@@ -369,12 +367,7 @@ class PuppetHosts(RemoteHostsAdapter):
             spicerack.remote.RemoteExecutionError: if the setting cannot be read on any host.
 
         """
-        results = self._remote_hosts.run_sync(
-            f"puppet config --section {shlex.quote(section)} print {shlex.quote(config)}",
-            is_safe=True,
-            print_output=False,
-            print_progress_bars=False,
-        )
+        results = self._remote_hosts.run_sync(f"puppet config --section {section} print {config}")
         values: dict[str, str] = {}
         for nodeset, output in results:
             lines = output.message().decode().splitlines()

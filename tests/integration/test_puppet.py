@@ -6,7 +6,14 @@ import pytest
 
 from spicerack import Spicerack
 from spicerack.administrative import Reason
-from spicerack.puppet import PuppetHosts, PuppetHostsCheckError, PuppetServer, PuppetServerCheckError, PuppetServerError
+from spicerack.puppet import (
+    PuppetHosts,
+    PuppetHostsCheckError,
+    PuppetHostsError,
+    PuppetServer,
+    PuppetServerCheckError,
+    PuppetServerError,
+)
 from spicerack.remote import Remote, RemoteExecutionError
 from tests.integration.fleet_tools import PUPPET_HOSTS, PUPPET_SERVER
 
@@ -128,7 +135,8 @@ def test_dry_run_changes_nothing_but_reads(dry_run_puppet, puppet_env):
     with dry_run_puppet.disabled(reason()):
         pass
     assert list(dry_run_puppet.first_run()) == []
-    assert dry_run_puppet.regenerate_certificate() == {}
+    with pytest.raises(PuppetHostsError, match="Unable to find CSR fingerprints for all hosts"):
+        dry_run_puppet.regenerate_certificate()
     for host in PUPPET_HOSTS:
         assert puppet_env.disabled_message(host) is None
         assert puppet_env.runs(host) == []

@@ -171,7 +171,7 @@ def test_command_file_is_cached_per_host_and_file():
     assert CommandFile(master) == "/a.cmd"
     assert CommandFile(master) == "/a.cmd"
     assert CommandFile(master, config_file="/other.cfg") == "/b.cmd"
-    assert master.commands[0] == f"grep -P '^\\s*command_file\\s*=.+' {ICINGA_CONFIG_FILE}"
+    assert master.commands[0] == f"grep -P '\\s*command_file\\s*=.+' {ICINGA_CONFIG_FILE}"
     CommandFile.clear_cache()
     master.outputs.append("command_file=/c.cmd")
     assert CommandFile(master) == "/c.cmd"

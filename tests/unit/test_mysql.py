@@ -6,6 +6,7 @@ import sys
 import typing
 from datetime import datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from cumin import NodeSet
@@ -90,6 +91,12 @@ class TestInstance:
     def test_only_one_host(self):
         with pytest.raises(NotImplementedError, match=r"Only single hosts are currently supported, got 2: db\[1-2\]"):
             Instance(StubRemoteHosts("db[1-2]"))
+
+    def test_a_host_object_of_length_zero_is_accepted(self):
+        host = mock.MagicMock(spec=RemoteHosts)
+        host.__len__.return_value = 0
+        instance = Instance(host, name="s1")
+        assert instance.host is host
 
     def test_run_query_command_and_defaults(self):
         hosts = StubRemoteHosts("db1001", ["1"])

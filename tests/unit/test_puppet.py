@@ -145,6 +145,12 @@ def test_get_config_and_ca_servers(monkeypatch):
     ]
 
 
+def test_get_config_runs_with_run_sync_defaults_so_dry_run_skips_it():
+    hosts = StubRemoteHosts("host1", ["puppet1"])
+    assert PuppetHosts(hosts).get_config("ca_server", section="main") == {"host1": "puppet1"}
+    assert hosts.calls == [(["puppet config --section main print ca_server"], {})]
+
+
 def test_ca_servers_read_each_setting_only_on_the_hosts_using_it(monkeypatch):
     monkeypatch.setattr(puppet, "get_ca_via_srv_record", lambda domain: f"ca.{domain}")
     queried = []
